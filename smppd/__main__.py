@@ -1,0 +1,3 @@
+from smppd.cli import main
+
+main()
