@@ -20,6 +20,7 @@ _COMMANDS: dict[str, str] = {
     "db": "smppd.cli.db_cmd:db",
     "account": "smppd.cli.account_cmd:account",
     "message": "smppd.cli.message_cmd:message",
+    "sim": "smppd.cli.sim_cmd:sim",
 }
 
 _HELP: dict[str, str] = {
@@ -28,6 +29,7 @@ _HELP: dict[str, str] = {
     "db": "Create, migrate and purge the message store.",
     "account": "Manage the applications allowed to bind.",
     "message": "Look up stored messages.",
+    "sim": "Run an SMSC simulator for application developers and tests.",
 }
 
 

@@ -48,7 +48,9 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
+
+from smppd.clock import DelayedCall as Timer
+from smppd.clock import ReactorClock
 
 __all__ = [
     "MAX_BINDS_PER_SYSTEM_ID",
@@ -103,29 +105,6 @@ MAX_LEASE_SLOTS: Final = 1024
 # a few hundred nanoseconds more, forever. Over-granting is at most
 # ``rate * TIME_TOLERANCE`` tokens per take.
 TIME_TOLERANCE: Final = 1e-6
-
-
-class Timer(Protocol):
-    """A pending ``callLater`` (what ``IDelayedCall`` offers that is used here)."""
-
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class ReactorClock(Protocol):
-    """``IReactorTime`` as a structural type: the reactor and ``task.Clock`` fit.
-
-    Twisted declares ``IReactorTime`` as a zope interface, which mypy cannot
-    check calls against without a plugin; this protocol spells out the two
-    methods used here. Wrap the returned call with ``cast(Timer, ...)``.
-    """
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> IDelayedCall: ...
 
 
 class SharedStateError(Exception):

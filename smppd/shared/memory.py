@@ -569,7 +569,7 @@ class MemorySharedState(SharedState):
             return succeed(None)
         self._deliveries.append((subscriptions, bytes(payload)))
         if self._delivery_call is None:
-            self._delivery_call = cast(Timer, self._clock.callLater(0, self._deliver))
+            self._delivery_call = self._clock.callLater(0, self._deliver)
         return succeed(None)
 
     def subscribe(self, node: str, callback: Callable[[bytes], object]) -> Deferred[Subscription]:
@@ -603,4 +603,4 @@ class MemorySharedState(SharedState):
                 except Exception:
                     log.exception("subscriber of node %r failed", subscription.node)
         if deliveries and self._delivery_call is None:
-            self._delivery_call = cast(Timer, self._clock.callLater(0, self._deliver))
+            self._delivery_call = self._clock.callLater(0, self._deliver)

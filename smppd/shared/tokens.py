@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from typing import Final, cast
+from typing import Final
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.python.failure import Failure
@@ -235,9 +235,7 @@ class LocalTokenCache:
             ready.append(self._waiters.popleft())
             self._held -= 1
         if self._held:
-            self._expiry = cast(
-                Timer, self._clock.callLater(max(0.0, self._held_until - now), self._expired)
-            )
+            self._expiry = self._clock.callLater(max(0.0, self._held_until - now), self._expired)
         if self._waiters:
             # More demand than one chunk: fetch again before anyone runs, so
             # that callbacks calling take() find consistent state.
