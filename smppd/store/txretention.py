@@ -1,0 +1,102 @@
+"""The daemon's daily retention purge, on the reactor's clock.
+
+Once a day (and once shortly after start) the purge runs in a thread from
+the given pool, so the reactor never waits on the database; it purges in
+small batches (see :mod:`smppd.store.retention`), so the group-commit writer
+is never held off for long. A purge still running when the next one is due
+is not started twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final, Protocol, cast
+
+from sqlalchemy import Engine
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from smppd.store.retention import SECONDS_PER_DAY, PurgeReport, purge
+
+PURGE_INTERVAL_SECONDS: Final = float(SECONDS_PER_DAY)
+
+log = logging.getLogger(__name__)
+
+
+class _Seconds(Protocol):
+    # IReactorTime.seconds as mypy sees a bound method (zope interfaces omit self).
+    def seconds(self) -> float: ...
+
+
+class RetentionSchedule:
+    """Start with :meth:`start`; :meth:`stop` waits for a purge in progress."""
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        reactor: IReactorFromThreads,
+        pool: ThreadPool,
+        engine: Engine,
+        retention_days: int,
+        batch_size: int,
+        interval: float = PURGE_INTERVAL_SECONDS,
+    ) -> None:
+        self._clock = cast(_Seconds, clock)
+        self._reactor = reactor
+        self._pool = pool
+        self._engine = engine
+        self._retention_days = retention_days
+        self._batch_size = batch_size
+        self._interval = interval
+        self._loop = LoopingCall(self._tick)
+        self._loop.clock = clock
+        self._running: Deferred[PurgeReport] | None = None
+        self.last_report: PurgeReport | None = None
+
+    def start(self) -> None:
+        if self._retention_days > 0:
+            self._loop.start(self._interval, now=True)
+
+    def stop(self) -> Deferred[None] | None:
+        if self._loop.running:
+            self._loop.stop()
+        running = self._running
+        if running is None:
+            return None
+        done: Deferred[None] = Deferred()
+        running.addBoth(lambda _: done.callback(None))
+        return done
+
+    def _tick(self) -> None:
+        if self._running is not None:
+            return
+        now = self._clock.seconds()
+        d: Deferred[PurgeReport] = deferToThreadPool(
+            self._reactor,
+            self._pool,
+            purge,
+            self._engine,
+            now,
+            self._retention_days,
+            batch_size=self._batch_size,
+        )
+        self._running = d
+        d.addCallbacks(self._done, self._failed)
+
+    def _done(self, report: PurgeReport) -> None:
+        self._running = None
+        self.last_report = report
+        log.info(
+            "retention purge: %d messages, %d inbound, %d fingerprints",
+            report.messages,
+            report.inbound,
+            report.fingerprints,
+        )
+
+    def _failed(self, failure: object) -> None:
+        self._running = None
+        log.error("retention purge failed: %s", failure)
