@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "account": "smppd.cli.account_cmd:account",
     "message": "smppd.cli.message_cmd:message",
     "sim": "smppd.cli.sim_cmd:sim",
+    "send": "smppd.cli.send_cmd:send",
 }
 
 _HELP: dict[str, str] = {
@@ -30,6 +31,7 @@ _HELP: dict[str, str] = {
     "account": "Manage the applications allowed to bind.",
     "message": "Look up stored messages.",
     "sim": "Run an SMSC simulator for application developers and tests.",
+    "send": "Submit one message through a running gateway and wait for its receipt.",
 }
 
 
