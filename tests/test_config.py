@@ -683,6 +683,8 @@ SHIPPED = [ROOT / "smppd.toml", *sorted((ROOT / "config").glob("*.toml"))]
 SHIPPED_ENV = {
     "SMPPD_DATABASE_URL": "postgresql+psycopg://smppd:example@127.0.0.1:5432/smppd",
     "SMPPD_REDIS_PASSWORD": "example",
+    "SMPPD_CARRIER_A_PASSWORD": "example",
+    "SMPPD_CARRIER_B_PASSWORD": "example",
 }
 
 
@@ -719,6 +721,11 @@ def test_check_prints_a_summary_and_exits_zero(in_tmp: Path) -> None:
         f"  store     sqlite {in_tmp}/var/smppd.sqlite3 (synchronous=full)",
         "  shared    in-process (single node)",
         "  log       info, json",
+        "  numbers   no default region (national numbers refused); any possible number;"
+        " short codes up to 6 digits",
+        "  connector none",
+        "  route     none: every message is refused (no route)",
+        "  inbound   anything else: stored as unroutable",
     ]
 
 

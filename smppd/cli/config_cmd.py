@@ -7,7 +7,14 @@ import os
 
 import click
 
-from smppd.config import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, Config, ConfigError, load_config
+from smppd.config import (
+    CONFIG_ENV_VAR,
+    DEFAULT_CONFIG_FILE,
+    Config,
+    ConfigError,
+    SimConnector,
+    load_config,
+)
 
 EXIT_INVALID = 1
 
@@ -59,7 +66,91 @@ def summary(cfg: Config) -> list[tuple[str, str]]:
         )
     rows.append(("shared", shared))
     rows.append(("log", f"{cfg.log.level}, {cfg.log.format}"))
+    rows.append(("numbers", _numbers(cfg)))
+    rows.extend(("connector", _connector(cfg, index)) for index in range(len(cfg.connectors)))
+    if not cfg.connectors:
+        rows.append(("connector", "none"))
+    rows.extend(("route", _route(cfg, index)) for index in range(len(cfg.routes)))
+    if not cfg.routes:
+        rows.append(("route", "none: every message is refused (no route)"))
+    rows.extend(("inbound", _inbound(cfg, index)) for index in range(len(cfg.inbound_routes)))
+    if cfg.inbound.default_account is None:
+        otherwise = "stored as unroutable"
+    else:
+        otherwise = f"to {cfg.redacted('inbound.default_account')}"
+    rows.append(("inbound", f"anything else: {otherwise}"))
     return rows
+
+
+def _numbers(cfg: Config) -> str:
+    routing = cfg.routing
+    if routing.default_region is None:
+        where = "no default region (national numbers refused)"
+    else:
+        where = f"national numbers in {cfg.redacted('routing.default_region')}"
+    which = "valid numbers only" if routing.strict_numbers else "any possible number"
+    return f"{where}; {which}; short codes up to {routing.short_code_max_digits} digits"
+
+
+def _connector(cfg: Config, index: int) -> str:
+    connector = cfg.connectors[index]
+    key = f"connectors[{index}]"
+    name = cfg.redacted(f"{key}.name")
+    policy = connector.text_policy()
+    text = f"{policy.long_message.value}, at most {policy.max_parts} parts, dcs 0 = {policy.dcs0}"
+    if policy.national_languages:
+        text += f", national {', '.join(policy.national_languages)}"
+    if isinstance(connector, SimConnector):
+        mix = ", ".join(
+            f"{share:.0%} {state.name.lower()}" for state, share in connector.state_mix()
+        )
+        return (
+            f"{name}: demo simulator (not a carrier), {connector.max_messages_per_second:g} msg/s,"
+            f" receipts after {connector.receipt_delay:g} s: {mix}; {text}"
+        )
+    bind = "transceiver" if connector.transceiver else "transmitter + receiver"
+    return (
+        f"{name}: smpp {cfg.redacted(f'{key}.endpoint')} as {cfg.redacted(f'{key}.system_id')}"
+        f" ({bind}, window {connector.window}, {connector.max_messages_per_second:g} msg/s,"
+        f" at most {connector.max_binds} bind{'s' if connector.max_binds != 1 else ''}); {text}"
+    )
+
+
+def _selected(cfg: Config, key: str, values: tuple[str, ...], noun: str) -> str:
+    return f"any {noun}" if values == ("*",) else cfg.redacted(key)
+
+
+def _route(cfg: Config, index: int) -> str:
+    route = cfg.routes[index]
+    key = f"routes[{index}]"
+    parts = [
+        _selected(cfg, f"{key}.accounts", route.accounts, "account"),
+        f"to {_selected(cfg, f'{key}.destinations', route.destinations, 'destination')}",
+    ]
+    if route.sources != ("*",):
+        parts.append(f"from {cfg.redacted(f'{key}.sources')}")
+    if route.msg_class is not None:
+        parts.append(route.msg_class)
+    field = "connectors" if route.connectors else "failover"
+    groups = []
+    for number, group in enumerate(route.groups()):
+        where = f"{key}.connectors" if route.connectors else f"{key}.{field}[{number}]"
+        shown = []
+        for position, target in enumerate(group):
+            text = cfg.redacted(f"{where}[{position}]")
+            weight = route.weights.get(target, 1)
+            shown.append(text if weight == 1 else f"{text} (weight {weight})")
+        groups.append(", ".join(shown))
+    return f"{cfg.redacted(f'{key}.name')}: {', '.join(parts)} -> {'; then '.join(groups)}"
+
+
+def _inbound(cfg: Config, index: int) -> str:
+    route = cfg.inbound_routes[index]
+    key = f"inbound_routes[{index}]"
+    what = f"to {_selected(cfg, f'{key}.destinations', route.destinations, 'number')}"
+    if route.keywords:
+        what += f" with keyword {cfg.redacted(f'{key}.keywords')}"
+    return f"{cfg.redacted(f'{key}.name')}: {what} -> {cfg.redacted(f'{key}.account')}"
 
 
 def _store(cfg: Config) -> str:

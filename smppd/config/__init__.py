@@ -13,8 +13,27 @@ and key path; unknown keys come with a "did you mean". String values may
 use ``${ENV_VAR}`` (``$${`` for a literal ``${``); such values, and secrets,
 are shown only as ``***``. Relative paths resolve against the directory of
 the file that names them.
+
+What the daemon builds from it::
+
+    router = build_outbound_router(cfg)      # [[routes]] -> OutboundRouter
+    inbound = build_inbound_router(cfg)      # [[inbound_routes]] -> InboundRouter
+    numbers = build_normaliser(cfg)          # [routing] -> AddressNormaliser
+    policy = cfg.connector("carrier-a").text_policy()
 """
 
+from smppd.config._base import Section
+from smppd.config._builders import build_inbound_router, build_normaliser, build_outbound_router
+from smppd.config._connectors import (
+    Connector,
+    ReceiptIds,
+    SimConnector,
+    SmppConnector,
+    SourceTonNpi,
+    StateMix,
+    TextSettings,
+    TonNpi,
+)
 from smppd.config._errors import ConfigError, ConfigProblem
 from smppd.config._loader import load_config, load_toml_model, loads_config, loads_toml_model
 from smppd.config._models import (
@@ -22,10 +41,10 @@ from smppd.config._models import (
     GatewayConfig,
     LogConfig,
     RedisConfig,
-    Section,
     ServerConfig,
     StoreConfig,
 )
+from smppd.config._routes import InboundConfig, InboundRouteConfig, RouteConfig, RoutingConfig
 from smppd.config._schema import ConfigSource, Expect, Sensitive, format_key, redact_url
 
 DEFAULT_CONFIG_FILE = "smppd.toml"
@@ -38,14 +57,29 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "ConfigSource",
+    "Connector",
     "Expect",
     "GatewayConfig",
+    "InboundConfig",
+    "InboundRouteConfig",
     "LogConfig",
+    "ReceiptIds",
     "RedisConfig",
+    "RouteConfig",
+    "RoutingConfig",
     "Section",
     "Sensitive",
     "ServerConfig",
+    "SimConnector",
+    "SmppConnector",
+    "SourceTonNpi",
+    "StateMix",
     "StoreConfig",
+    "TextSettings",
+    "TonNpi",
+    "build_inbound_router",
+    "build_normaliser",
+    "build_outbound_router",
     "format_key",
     "load_config",
     "load_toml_model",

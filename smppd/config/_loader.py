@@ -7,7 +7,9 @@ How this works, in four steps over one document:
 2. fill ``${NAME}`` references from the environment, noting which keys they
    touched and collecting the ones that cannot be filled;
 3. validate the whole document with the pydantic models, which collects every
-   type, range and unknown-key error in one pass;
+   type, range and unknown-key error in one pass, and check what refers to
+   what across sections (``Section.cross_check``, on the same document, so
+   those problems come in the same pass);
 4. turn each error into a :class:`ConfigProblem` in our own words: the key
    path as written, the line found by :mod:`smppd.config._locate`, what was
    expected (from the field's declaration) and what was found — never a
@@ -25,11 +27,12 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from smppd.config._base import Section
 from smppd.config._env import referenced_names, substitute
 from smppd.config._errors import ConfigError, ConfigProblem
 from smppd.config._locate import KeyPath, line_of, locate_keys
@@ -40,8 +43,10 @@ from smppd.config._schema import (
     describe,
     field_at,
     format_key,
+    key_path,
     model_class,
     show,
+    toml_fields,
     unwrap,
 )
 
@@ -125,7 +130,8 @@ def loads_toml_model(
         result = model.model_validate(filled.data, context=context)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-    if not errors and not filled.problems:
+    references = model.cross_check(filled.data, context) if issubclass(model, Section) else []
+    if not errors and not filled.problems and not references:
         return result
     lines = locate_keys(text)
     problems = [
@@ -133,6 +139,15 @@ def loads_toml_model(
         for path, message in filled.problems
     ]
     unfilled = {path for path, _ in filled.problems}
+
+    def unset_variable_in(path: KeyPath) -> bool:
+        return any(path[:end] in unfilled for end in range(1, len(path) + 1))
+
+    problems.extend(
+        ConfigProblem(label, line_of(lines, path), format_key(path), message)
+        for path, message in references
+        if not unset_variable_in(path)
+    )
     item_errors = {tuple(error["loc"][:-1]) for error in errors if error["loc"]}
     for error in errors:
         if error["type"] == "too_short" and tuple(error["loc"]) in item_errors:
@@ -140,46 +155,73 @@ def loads_toml_model(
             # all wrong is also "too short", which says nothing new.
             continue
         path, message = _translate(model, error, filled.templates)
-        if any(path[:end] in unfilled for end in range(1, len(path) + 1)):
+        if unset_variable_in(path):
             continue  # the unset variable is the problem to fix there
         problems.append(ConfigProblem(label, line_of(lines, path), format_key(path), message))
     raise ConfigError(problems)
 
 
-def _unknown_key(model: type[BaseModel], path: KeyPath, value: Any) -> str:
-    key = path[-1]
-    parent = field_at(model, path[:-1]) if len(path) > 1 else FieldSpec(model, (), frozenset())
+def _unknown_key(model: type[BaseModel], loc: KeyPath, value: Any) -> str:
+    key = loc[-1]
+    parent = field_at(model, loc[:-1]) if len(loc) > 1 else FieldSpec(model, (), frozenset())
     owner = model_class(parent.annotation) if parent is not None else None
-    at_top = len(path) == 1
+    at_top = len(loc) == 1
     what = "unknown section" if at_top and isinstance(value, dict) else "unknown key"
     if owner is None or not isinstance(key, str):
         return what
-    close = difflib.get_close_matches(key, list(owner.model_fields), n=1)
+    close = difflib.get_close_matches(key, list(toml_fields(owner)), n=1)
     if close:
         return f'{what} (did you mean "{close[0]}"?)'
     if at_top:
         # A section's key written above every [section] header.
-        for name, info in owner.model_fields.items():
+        for name, info in toml_fields(owner).items():
             section = model_class(unwrap(info.annotation, []))
-            if section is not None and key in section.model_fields:
+            if section is not None and key in toml_fields(section):
                 return f"{what} (it belongs in [{name}])"
     return what
+
+
+def _tag_problem(
+    model: type[BaseModel],
+    loc: KeyPath,
+    path: KeyPath,
+    error: ErrorDetails,
+    templates: Mapping[KeyPath, str],
+) -> tuple[KeyPath, str]:
+    """A table of a union (``[[connectors]]``) whose kind key is missing or unknown."""
+    discriminator = str((error.get("ctx") or {}).get("discriminator", "")).strip("'\"")
+    where = (*path, discriminator)
+    spec = field_at(model, (*loc, discriminator))
+    expected = describe(spec) if spec is not None else "a known kind"
+    given = error["input"].get(discriminator) if isinstance(error["input"], dict) else None
+    if error["type"] == "union_tag_not_found" or given is None:
+        return where, f"required key is missing (expected {expected})"
+    message = f"expected {expected}, got {show(given, spec, templates.get(where))}"
+    choices = list(get_args(spec.annotation)) if spec is not None else []
+    if isinstance(given, str) and where not in templates:
+        close = difflib.get_close_matches(given, [str(c) for c in choices], n=1)
+        if close:
+            message += f' (did you mean "{close[0]}"?)'
+    return where, message
 
 
 def _translate(
     model: type[BaseModel], error: ErrorDetails, templates: Mapping[KeyPath, str]
 ) -> tuple[KeyPath, str]:
     """The key path an error belongs to and what to tell the user about it."""
-    path: KeyPath = tuple(error["loc"])
+    loc: KeyPath = tuple(error["loc"])
+    path = key_path(model, loc)
     kind = error["type"]
     context = error.get("ctx") or {}
     if kind == "cross_field":
         return (*path, str(context["key"])), error["msg"]
     if kind == "extra_forbidden":
-        return path, _unknown_key(model, path, error["input"])
+        return path, _unknown_key(model, loc, error["input"])
     if kind == "missing":
         return path, "required key is missing"
-    spec = field_at(model, path)
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        return _tag_problem(model, loc, path, error, templates)
+    spec = field_at(model, loc)
     template = templates.get(path)
     if kind in ("value_error", "assertion_error") and "error" in context:
         if template is None:

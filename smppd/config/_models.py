@@ -4,7 +4,10 @@ A section is a :class:`Section` subclass; its fields are the keys it accepts,
 with their types, limits and defaults. Adding a section to ``smppd.toml`` is
 adding one such class and one field on :class:`Config`: validation, error
 messages (with file, line and key), "did you mean" and redaction all follow
-from the declarations here.
+from the declarations here. The node's own sections live in this module;
+carriers in :mod:`smppd.config._connectors`, routes in
+:mod:`smppd.config._routes`, and what refers to what across sections is
+checked in :mod:`smppd.config._references`.
 
 Strict mode is on: TOML already has integers, floats, booleans and strings,
 so ``window = "10"`` is a mistake to report, not a string to coerce.
@@ -15,14 +18,13 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_origin
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -31,7 +33,18 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from smppd.config._base import (
+    NODE_NAME_PATTERN,
+    Reference,
+    Seconds,
+    Section,
+    SystemId,
+    validation_context,
+)
+from smppd.config._connectors import Connector, SimConnector, SmppConnector
 from smppd.config._endpoints import EndpointError, check_server_endpoint
+from smppd.config._references import reference_problems
+from smppd.config._routes import InboundConfig, InboundRouteConfig, RouteConfig, RoutingConfig
 from smppd.config._schema import (
     ConfigSource,
     Expect,
@@ -39,16 +52,13 @@ from smppd.config._schema import (
     ValidationContext,
     redacted_value,
 )
+from smppd.routing.outbound import TargetKind
 
 # -- limits and defaults -------------------------------------------------
 
 DEFAULT_STATE_DIR = "var"
 DEFAULT_LISTEN = ("tcp:2775:interface=127.0.0.1",)
 DEFAULT_SYSTEM_ID = "smppd"
-# SMPP 3.4 §5.2.1: system_id is a C-Octet String of at most 16 octets
-# including the terminating NUL.
-MAX_SYSTEM_ID_LENGTH = 15
-NODE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 FALLBACK_NODE_NAME = "smppd"
 
 DEFAULT_WINDOW = 10
@@ -65,7 +75,6 @@ DEFAULT_MAX_PDU_LENGTH = 65_536 + 1_024
 MIN_MAX_PDU_LENGTH = 1_024
 MAX_MAX_PDU_LENGTH = 1_048_576
 
-MAX_TIMER_SECONDS = 86_400.0
 DEFAULT_SESSION_INIT_TIMEOUT = 30.0
 DEFAULT_ENQUIRE_LINK_INTERVAL = 30.0
 DEFAULT_INACTIVITY_TIMEOUT = 300.0
@@ -91,24 +100,17 @@ DEFAULT_KEY_PREFIX = "smppd:"
 MAX_KEY_PREFIX_LENGTH = 64
 
 
-def _context(info: ValidationInfo) -> ValidationContext:
-    context = info.context
-    if not isinstance(context, ValidationContext):
-        raise TypeError("configuration models are validated through smppd.config's loader")
-    return context
-
-
 def _resolve_path(value: Any, info: ValidationInfo) -> Any:
     if not isinstance(value, str):
         return value  # strict validation reports the wrong type
     if not value:
         raise ValueError("expected a path, got an empty string")
-    return Path(os.path.normpath(_context(info).base_dir / value))
+    return Path(os.path.normpath(validation_context(info).base_dir / value))
 
 
 def _check_listen(value: str, info: ValidationInfo) -> str:
     try:
-        return check_server_endpoint(value, _context(info).base_dir)
+        return check_server_endpoint(value, validation_context(info).base_dir)
     except EndpointError as exc:
         raise ValueError(str(exc)) from None
 
@@ -136,7 +138,7 @@ def _check_database_url(value: str, info: ValidationInfo) -> str:
     location, sep, query = rest[1:].partition("?")
     if location in ("", ":memory:") or os.path.isabs(location):
         return value
-    absolute = os.path.normpath(_context(info).base_dir / location)
+    absolute = os.path.normpath(validation_context(info).base_dir / location)
     return f"{scheme}:///{absolute}{sep}{query}"
 
 
@@ -153,11 +155,6 @@ def default_node_name() -> str:
     return name if re.match(NODE_NAME_PATTERN, name) else FALLBACK_NODE_NAME
 
 
-Seconds = Annotated[
-    float,
-    Field(gt=0, le=MAX_TIMER_SECONDS),
-    Expect(f"a number of seconds greater than 0 and at most {MAX_TIMER_SECONDS:g}"),
-]
 ListenEndpoint = Annotated[
     str,
     Expect('a Twisted endpoint string such as "tcp:2775:interface=127.0.0.1"'),
@@ -166,24 +163,6 @@ ListenEndpoint = Annotated[
 
 
 # -- sections --------------------------------------------------------------
-
-
-class Section(BaseModel):
-    """Base of every configuration table: strict, closed and immutable.
-
-    Declare arrays (of values or of tables) as ``tuple[X, ...]``: TOML
-    arrays arrive as lists and are handed over as tuples, so a loaded
-    configuration cannot be changed in place.
-    """
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _arrays_become_tuples(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        return {key: tuple(v) if isinstance(v, list) else v for key, v in data.items()}
 
 
 class GatewayConfig(Section):
@@ -207,11 +186,7 @@ class ServerConfig(Section):
         Field(min_length=1),
         Expect("a non-empty list of Twisted endpoint strings"),
     ] = DEFAULT_LISTEN
-    system_id: Annotated[
-        str,
-        Field(min_length=1, max_length=MAX_SYSTEM_ID_LENGTH, pattern=r"^[\x21-\x7e]+$"),
-        Expect(f"1 to {MAX_SYSTEM_ID_LENGTH} printable ASCII characters without spaces"),
-    ] = DEFAULT_SYSTEM_ID
+    system_id: SystemId = DEFAULT_SYSTEM_ID
     window: Annotated[int, Field(ge=1, le=MAX_WINDOW)] = DEFAULT_WINDOW
     max_pdu_length: Annotated[int, Field(ge=MIN_MAX_PDU_LENGTH, le=MAX_MAX_PDU_LENGTH)] = (
         DEFAULT_MAX_PDU_LENGTH
@@ -307,6 +282,20 @@ class Config(Section):
     store: StoreConfig
     redis: RedisConfig
     log: LogConfig
+    routing: RoutingConfig
+    connectors: Annotated[
+        tuple[Connector, ...],
+        Expect("an array of tables ([[connectors]])"),
+    ]
+    routes: Annotated[
+        tuple[RouteConfig, ...],
+        Expect("an array of tables ([[routes]])"),
+    ]
+    inbound_routes: Annotated[
+        tuple[InboundRouteConfig, ...],
+        Expect("an array of tables ([[inbound_routes]])"),
+    ]
+    inbound: InboundConfig
 
     _source: ConfigSource = PrivateAttr()
 
@@ -335,17 +324,32 @@ class Config(Section):
             if isinstance(gateway, GatewayConfig)
             # [gateway] is invalid and already reported: any placeholder
             # keeps this section's own checks going.
-            else _context(info).base_dir / DEFAULT_STATE_DIR
+            else validation_context(info).base_dir / DEFAULT_STATE_DIR
         )
         return {"url": f"sqlite:///{state_dir / SQLITE_FILE_NAME}", **value}
 
     @model_validator(mode="after")
     def _remember_source(self, info: ValidationInfo) -> Self:
-        context = _context(info)
+        context = validation_context(info)
         self._source = ConfigSource(
             file=context.file, base_dir=context.base_dir, templates=dict(context.templates)
         )
         return self
+
+    @classmethod
+    def cross_check(cls, data: Mapping[str, Any], context: ValidationContext) -> list[Reference]:
+        return reference_problems(data, context)
+
+    def connector(self, name: str) -> SmppConnector | SimConnector:
+        """The connector called ``name``; :class:`KeyError` when there is none."""
+        for connector in self.connectors:
+            if connector.name == name:
+                return connector
+        raise KeyError(name)
+
+    def target_names(self, kind: TargetKind) -> frozenset[str]:
+        """Names routes may use for targets of ``kind`` (connectors, modem pools)."""
+        return frozenset(c.name for c in self.connectors if c.target_kind is kind)
 
     @property
     def source(self) -> ConfigSource:

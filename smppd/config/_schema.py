@@ -6,7 +6,10 @@ declarations rather than written per key. :func:`field_at` walks a key path
 and its metadata: ``annotated_types`` bounds give "an integer from 1 to
 10000", ``Literal`` gives the choices, an :class:`Expect` marker gives the
 words outright, and a :class:`Sensitive` marker anywhere on the path says
-the value is never shown as it is.
+the value is never shown as it is. A union of tables told apart by a key
+(``[[connectors]]`` by ``type``) is followed through the member the tag in
+an error location names; :func:`key_path` drops that tag again, since the
+file never spells it, and TOML keys are matched by alias (``class``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from smppd.config._env import MASK, mask
 from smppd.config._locate import KeyPath
@@ -159,7 +163,11 @@ def unwrap(annotation: Any, metadata: list[Any]) -> Any:
         origin = get_origin(annotation)
         if origin is Annotated:
             args = get_args(annotation)
-            metadata.extend(args[1:])
+            for item in args[1:]:
+                metadata.append(item)
+                if isinstance(item, FieldInfo):
+                    # Field(ge=1) nested in an item type keeps its bounds here.
+                    metadata.extend(item.metadata)
             annotation = args[0]
         elif origin in (Union, types.UnionType):
             members = [arg for arg in get_args(annotation) if arg is not type(None)]
@@ -176,25 +184,104 @@ def model_class(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def union_members(annotation: Any) -> tuple[type[BaseModel], ...]:
+    """The models of a union of tables (``[[connectors]]`` items by type); ``()`` otherwise."""
+    if get_origin(annotation) not in (Union, types.UnionType):
+        return ()
+    members = tuple(model_class(arg) for arg in get_args(annotation))
+    if not all(member is not None for member in members):
+        return ()
+    return tuple(member for member in members if member is not None)
+
+
+def toml_fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by the key written in TOML (the alias, where one is set)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
+
+
+def discriminator_of(metadata: Sequence[Any]) -> str | None:
+    """The key a union of tables is told apart by, from ``Field(discriminator=...)``."""
+    for item in metadata:
+        if isinstance(item, FieldInfo) and isinstance(item.discriminator, str):
+            return item.discriminator
+    return None
+
+
+def tags_of(member: type[BaseModel], discriminator: str) -> tuple[str, ...]:
+    """The values of ``discriminator`` that select ``member``."""
+    info = toml_fields(member).get(discriminator)
+    if info is None or get_origin(info.annotation) is not Literal:
+        return ()
+    return tuple(str(tag) for tag in get_args(info.annotation))
+
+
+def _step(annotation: Any, metadata: list[Any], part: str | int) -> tuple[Any, bool] | None:
+    """One key down from ``annotation``: the annotation there and whether the
+    part was a union tag (which pydantic puts in error locations and the file
+    does not have). ``metadata`` receives the new level's markers."""
+    discriminator = discriminator_of(metadata)
+    metadata.clear()
+    if isinstance(part, int):
+        if get_origin(annotation) not in (list, tuple):
+            return None
+        return unwrap(get_args(annotation)[0], metadata), False
+    if get_origin(annotation) in (dict, Mapping):
+        # A table of values (weights = { a = 3 }): every key has one type.
+        return unwrap(get_args(annotation)[1], metadata), False
+    members = union_members(annotation)
+    if members:
+        if discriminator is not None:
+            for member in members:
+                if part in tags_of(member, discriminator):
+                    return member, True
+            if part == discriminator:
+                tags = tuple(tag for member in members for tag in tags_of(member, discriminator))
+                return Literal[tags], False
+        having = [m for m in members if part in toml_fields(m)]
+        if not having:
+            return None
+        # Read back without the tag (redaction): every member's markers
+        # count, so a key secret in one kind of table is secret in all.
+        for member in having[1:]:
+            metadata.extend(toml_fields(member)[part].metadata)
+        chosen = toml_fields(having[0])[part]
+        metadata.extend(chosen.metadata)
+        return unwrap(chosen.annotation, metadata), False
+    owner = model_class(annotation)
+    info = toml_fields(owner).get(part) if owner is not None else None
+    if info is None:
+        return None
+    metadata.extend(info.metadata)
+    return unwrap(info.annotation, metadata), False
+
+
 def field_at(model: type[BaseModel], path: Sequence[str | int]) -> FieldSpec | None:
     annotation: Any = model
     metadata: list[Any] = []
     sensitive: set[Sensitive] = set()
     for part in path:
-        metadata = []
-        if isinstance(part, str):
-            owner = model_class(annotation)
-            info = owner.model_fields.get(part) if owner is not None else None
-            if info is None:
-                return None
-            metadata = list(info.metadata)
-            annotation = unwrap(info.annotation, metadata)
-        else:
-            if get_origin(annotation) not in (list, tuple):
-                return None
-            annotation = unwrap(get_args(annotation)[0], metadata)
-        sensitive.update(item for item in metadata if isinstance(item, Sensitive))
+        step = _step(annotation, metadata, part)
+        if step is None:
+            return None
+        annotation, is_tag = step
+        if not is_tag:
+            sensitive.update(item for item in metadata if isinstance(item, Sensitive))
     return FieldSpec(annotation, tuple(metadata), frozenset(sensitive))
+
+
+def key_path(model: type[BaseModel], loc: Sequence[str | int]) -> KeyPath:
+    """An error location as the file spells it: union tags left out."""
+    annotation: Any = model
+    metadata: list[Any] = []
+    path: list[str | int] = []
+    for index, part in enumerate(loc):
+        step = _step(annotation, metadata, part)
+        if step is None:
+            return (*path, *loc[index:])
+        annotation, is_tag = step
+        if not is_tag:
+            path.append(part)
+    return tuple(path)
 
 
 def _number(value: Any) -> str:
@@ -245,7 +332,7 @@ def describe(spec: FieldSpec) -> str:
         return "one of " + ", ".join(json.dumps(choice) for choice in get_args(annotation))
     if get_origin(annotation) in (list, tuple):
         return "a list"
-    if model_class(annotation) is not None:
+    if model_class(annotation) is not None or union_members(annotation):
         return "a table"
     return str(annotation)
 
