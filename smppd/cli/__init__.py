@@ -22,6 +22,8 @@ _COMMANDS: dict[str, str] = {
     "message": "smppd.cli.message_cmd:message",
     "sim": "smppd.cli.sim_cmd:sim",
     "send": "smppd.cli.send_cmd:send",
+    "bench": "smppd.cli.bench_cmd:bench",
+    "modem": "smppd.cli.modem_cmd:modem",
 }
 
 _HELP: dict[str, str] = {
@@ -32,6 +34,8 @@ _HELP: dict[str, str] = {
     "message": "Look up stored messages.",
     "sim": "Run an SMSC simulator for application developers and tests.",
     "send": "Submit one message through a running gateway and wait for its receipt.",
+    "bench": "Load-test an SMPP server: throughput, latency, receipts.",
+    "modem": "Probe and list GSM modems.",
 }
 
 
