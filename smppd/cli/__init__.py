@@ -15,6 +15,7 @@ from smppd import __version__
 
 # command name -> "module:attribute"
 _COMMANDS: dict[str, str] = {
+    "run": "smppd.cli.run_cmd:run",
     "config": "smppd.cli.config_cmd:config",
     "text": "smppd.cli.text_cmd:text",
     "db": "smppd.cli.db_cmd:db",
@@ -27,6 +28,7 @@ _COMMANDS: dict[str, str] = {
 }
 
 _HELP: dict[str, str] = {
+    "run": "Run the gateway in the foreground.",
     "config": "Check a configuration file.",
     "text": "Inspect how a text is encoded and split into SMS parts.",
     "db": "Create, migrate and purge the message store.",
