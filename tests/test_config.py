@@ -168,7 +168,8 @@ ERROR_CASES = [
     pytest.param(
         '[gateway]\nname = "${1NODE}"\n',
         'smppd.toml:2: gateway.name: "${1NODE}" is not an environment variable name'
-        ' (letters, digits and "_", not starting with a digit)',
+        ' (letters, digits and "_", not starting with a digit)'
+        ' nor a systemd credential ("${credential:NAME}")',
         id="bad-env-var-name",
     ),
     pytest.param(

@@ -1,5 +1,10 @@
 """``${NAME}`` references in configuration strings, filled from the environment.
 
+``${credential:NAME}`` reads a systemd credential instead: the file NAME in
+``$CREDENTIALS_DIRECTORY`` (``LoadCredential=NAME:/path`` in the unit), with
+one trailing newline dropped. Credentials are readable by the service alone
+and never appear in ``systemctl show`` or ``ps``, unlike ``Environment=``.
+
 How this works: after ``tomllib`` has parsed the file and before the values
 are validated, every string is scanned for ``${NAME}`` and the reference is
 replaced by the variable's value; ``$${`` stands for a literal ``${``; any
@@ -21,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from smppd.config._locate import KeyPath
@@ -28,6 +34,9 @@ from smppd.config._locate import KeyPath
 MASK = "***"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# systemd credential names: no "/" and not "." or ".." (they are file names).
+_CREDENTIAL = re.compile(r"credential:(?P<name>[A-Za-z0-9_][A-Za-z0-9_.@-]*)")
+CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
 # "$${" (an escaped "${"), or "${" and what follows up to "}" on the same
 # string (the closing brace may be missing: that is an error we report).
 _REFERENCE = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)(?P<close>\}?)")
@@ -65,7 +74,9 @@ def referenced_names(template: str) -> list[str]:
     names: dict[str, None] = {}
     for match in _REFERENCE.finditer(template):
         body = match.group("body")
-        if match.group("close") and body is not None and _NAME.fullmatch(body):
+        if match.group("close") and body is not None and (
+            _NAME.fullmatch(body) or _CREDENTIAL.fullmatch(body)
+        ):
             names[body] = None
     return list(names)
 
@@ -95,12 +106,19 @@ def _fill(text: str, path: KeyPath, env: Mapping[str, str], out: Substitution) -
         if match.group(0) == "$${":
             return "${"
         body = match.group("body")
-        if not match.group("close"):
+        credential = _CREDENTIAL.fullmatch(body) if match.group("close") else None
+        if credential is not None:
+            value = _read_credential(credential.group("name"), env, problems)
+            if value is not None:
+                used_env = True
+                return value
+        elif not match.group("close"):
             problems.append('"${" is not closed by "}" (write "$${" for a literal "${")')
         elif not _NAME.fullmatch(body):
             problems.append(
                 f'"${{{body}}}" is not an environment variable name '
-                '(letters, digits and "_", not starting with a digit)'
+                '(letters, digits and "_", not starting with a digit) '
+                'nor a systemd credential ("${credential:NAME}")'
             )
         elif body not in env:
             problems.append(f"environment variable {body} is not set")
@@ -116,3 +134,22 @@ def _fill(text: str, path: KeyPath, env: Mapping[str, str], out: Substitution) -
     if used_env:
         out.templates[path] = text
     return filled
+
+
+def _read_credential(name: str, env: Mapping[str, str], problems: list[str]) -> str | None:
+    directory = env.get(CREDENTIALS_DIRECTORY)
+    if not directory:
+        problems.append(
+            f"credential {name}: {CREDENTIALS_DIRECTORY} is not set (systemd sets it for "
+            f"a service with LoadCredential={name}:FILE; elsewhere use ${{VARIABLE}})"
+        )
+        return None
+    try:
+        value = (Path(directory) / name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(f"credential {name}: no such file in {CREDENTIALS_DIRECTORY}")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"credential {name}: cannot be read ({exc.__class__.__name__})")
+        return None
+    return value[:-1] if value.endswith("\n") else value
