@@ -25,6 +25,7 @@ _COMMANDS: dict[str, str] = {
     "send": "smppd.cli.send_cmd:send",
     "bench": "smppd.cli.bench_cmd:bench",
     "modem": "smppd.cli.modem_cmd:modem",
+    "rules": "smppd.cli.rules_cmd:rules",
 }
 
 _HELP: dict[str, str] = {
@@ -38,6 +39,7 @@ _HELP: dict[str, str] = {
     "send": "Submit one message through a running gateway and wait for its receipt.",
     "bench": "Load-test an SMPP server: throughput, latency, receipts.",
     "modem": "Probe and list GSM modems.",
+    "rules": "Check a rule set and simulate inbound messages against it.",
 }
 
 
