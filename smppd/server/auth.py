@@ -32,7 +32,6 @@ from twisted.internet.defer import Deferred, DeferredSemaphore
 
 from smppd.store import accounts
 from smppd.store.accounts import Account
-from smppd.store.engine import read_only
 
 __all__ = [
     "DEFAULT_FAILED_BIND_DELAY",
@@ -140,11 +139,10 @@ class FailedBinds:
 
 
 def _verify(engine: Engine, system_id: str, password: str) -> Account | None:
-    # A read-only connection: the writer is never held off by a slow hash.
-    # authenticate() may rehash an outdated hash; that update is best effort
-    # and simply not kept here.
-    with read_only(engine) as conn:
-        return accounts.authenticate(conn, system_id, password)
+    # Verified on a read-only connection, so a slow hash never holds off the
+    # writer; a hash made with older parameters is replaced in its own short
+    # transaction.
+    return accounts.authenticate_for_bind(engine, system_id, password)
 
 
 class Authenticator:

@@ -18,9 +18,10 @@ from typing import Any, Final, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from smppd.store import models as m
+from smppd.store.engine import read_only
 from smppd.store.errors import StoreError
 from smppd.store.ops import ms
 
@@ -250,8 +251,39 @@ def authenticate(
     """The enabled account whose password matches, or None (blocking: run in a thread).
 
     Every refusal costs one hash verification, whether the account is
-    unknown, disabled or the password wrong.
+    unknown, disabled or the password wrong. Only reads: see
+    :func:`authenticate_for_bind` for the variant that also upgrades a hash
+    made with older parameters.
     """
+    account, _ = _verify(conn, system_id, password, hasher)
+    return account
+
+
+def authenticate_for_bind(
+    engine: Engine,
+    system_id: str,
+    password: str,
+    *,
+    hasher: PasswordHasher = _hasher,
+) -> Account | None:
+    """:func:`authenticate` on a read-only connection (so a bind never holds
+    off the store's writer), then, in the rare case the stored hash was made
+    with older parameters, a short write transaction that replaces it."""
+    with read_only(engine) as conn:
+        account, outdated = _verify(conn, system_id, password, hasher)
+    if account is not None and outdated:
+        with engine.begin() as conn:
+            conn.execute(
+                update(m.accounts)
+                .where(m.accounts.c.system_id == system_id)
+                .values(password_hash=hasher.hash(password))
+            )
+    return account
+
+
+def _verify(
+    conn: Connection, system_id: str, password: str, hasher: PasswordHasher
+) -> tuple[Account | None, bool]:
     row = conn.execute(
         select(m.accounts.c.system_id, m.accounts.c.password_hash, m.accounts.c.enabled).where(
             m.accounts.c.system_id == system_id
@@ -261,13 +293,7 @@ def authenticate(
     try:
         hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return None
+        return None, False
     if row is None or not row.enabled:
-        return None
-    if hasher.check_needs_rehash(stored):
-        conn.execute(
-            update(m.accounts)
-            .where(m.accounts.c.system_id == system_id)
-            .values(password_hash=hasher.hash(password))
-        )
-    return get_account(conn, system_id)
+        return None, False
+    return get_account(conn, system_id), hasher.check_needs_rehash(stored)

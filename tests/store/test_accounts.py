@@ -13,6 +13,7 @@ from smppd.store.accounts import (
     AccountSettings,
     add_account,
     authenticate,
+    authenticate_for_bind,
     get_account,
     list_accounts,
     remove_account,
@@ -54,6 +55,33 @@ def test_a_wrong_password_or_unknown_account_is_refused(
 ) -> None:
     with engine.begin() as conn:
         assert authenticate(conn, system_id, password, hasher=FAST) is None
+
+
+def _stored_hash(engine: Engine) -> str:
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(m.accounts.c.password_hash).where(m.accounts.c.system_id == "acme")
+        ).scalar_one()
+    assert isinstance(value, str)
+    return value
+
+
+def test_a_bind_upgrades_a_hash_made_with_older_parameters(engine: Engine, acme: None) -> None:
+    stronger = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    old = _stored_hash(engine)
+    assert stronger.check_needs_rehash(old)
+    account = authenticate_for_bind(engine, "acme", "s3cret", hasher=stronger)
+    assert account is not None and account.system_id == "acme"
+    new = _stored_hash(engine)
+    assert new != old and not stronger.check_needs_rehash(new)
+    stronger.verify(new, "s3cret")
+
+
+def test_a_refused_bind_never_rewrites_the_hash(engine: Engine, acme: None) -> None:
+    stronger = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    old = _stored_hash(engine)
+    assert authenticate_for_bind(engine, "acme", "wrong", hasher=stronger) is None
+    assert _stored_hash(engine) == old
 
 
 def test_a_disabled_account_cannot_bind_until_enabled(engine: Engine, acme: None) -> None:
