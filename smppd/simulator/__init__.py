@@ -1,0 +1,8 @@
+"""A simulated carrier (SMSC) for demos, application developers and load tests.
+
+* :mod:`~smppd.simulator.core`: the carrier itself, sans-IO (ids, receipts,
+  throttling, faults, MO, statistics).
+* :mod:`~smppd.simulator.server`: a standalone SMSC on TCP (``smppd sim``).
+* :mod:`~smppd.simulator.control`: its HTTP JSON control endpoint.
+* :mod:`~smppd.simulator.connector`: the in-process ``sim`` connector.
+"""

@@ -1,0 +1,350 @@
+"""The in-process ``sim`` connector: a simulated carrier without sockets.
+
+How this works
+--------------
+:class:`SimConnector` implements :class:`~smppd.connectors.base.Connector`
+over a :class:`~smppd.simulator.core.SimCarrier`. ``submit`` is answered at
+once: the carrier's verdict becomes an outcome (ACCEPTED with the carrier id;
+RETRY for a refusal worth retrying, with ``retry_after`` when throttled;
+FAILED for a final refusal; REQUEUE when the drop fault cuts the simulated
+bind, which then comes back after :data:`RECONNECT_DELAY`). Receipts fall due
+on one timer and go to the :class:`~smppd.connectors.base.ConnectorSink` as
+a carrier's would: the Appendix B text is formatted and parsed back, so the
+gateway sees exactly what it would parse from a real deliver_sm. A receipt
+the sink fails to commit is offered again after :data:`REDELIVERY_DELAY`, at
+most :data:`MAX_DELIVERY_ATTEMPTS` times. :meth:`SimConnector.inject_mo`
+hands a handset's message to the sink as its SMS parts.
+
+It is a demo carrier: nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from smppd.clock import DelayedCall, ReactorClock
+from smppd.connectors.base import (
+    CarrierReceipt,
+    ConnectorSink,
+    InboundPart,
+    OutboundPart,
+    OutcomeKind,
+    SmppAddress,
+    SubmitOutcome,
+)
+from smppd.connectors.retry import StatusAction, classify, status_name
+from smppd.receipt import parse_receipt
+from smppd.simulator.core import (
+    DROP,
+    MAX_DELIVERY_ATTEMPTS,
+    REDELIVERY_DELAY,
+    MoPart,
+    PendingReceipt,
+    SimCarrier,
+    SimSettings,
+)
+from smppd.smpp.constants import CommandStatus
+from smppd.text.policy import DEFAULT_POLICY, TextPolicy
+
+if TYPE_CHECKING:
+    from smppd.config import SimConnector as SimConnectorConfig
+
+__all__ = [
+    "DEFAULT_SIM_WINDOW",
+    "RECONNECT_DELAY",
+    "SimConnector",
+    "connector_from_config",
+]
+
+#: Parts taken at once when no rate limit applies (submits finish at once).
+DEFAULT_SIM_WINDOW: Final = 100
+#: Seconds the simulated bind stays down after the drop fault.
+RECONNECT_DELAY: Final = 1.0
+#: Seconds to wait before a throttled sender asks again, at the least.
+MIN_RETRY_AFTER: Final = 0.001
+
+_log = Logger(namespace="smppd.simulator.connector")
+
+
+class SimConnector:
+    """A simulated carrier inside the gateway; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        carrier: SimCarrier,
+        clock: ReactorClock,
+        sink: ConnectorSink,
+        *,
+        text_policy: TextPolicy = DEFAULT_POLICY,
+        window: int = DEFAULT_SIM_WINDOW,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.name = name
+        self.text_policy = text_policy
+        self.carrier = carrier
+        self._clock = clock
+        self._sink = sink
+        self._window = window
+        self._up = False
+        self._started = False
+        self._connection_submits = 0
+        self._receipt_timer: DelayedCall | None = None
+        self._receipt_due = 0.0
+        self._reconnect_timer: DelayedCall | None = None
+        self._capacity_timer: DelayedCall | None = None
+        self._capacity_waiters: list[Deferred[None]] = []
+        self._mo_sequence = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._come_up()
+
+    def stop(self) -> Deferred[None]:
+        self._started = False
+        if self._up:
+            self.carrier.stats.binds_active -= 1
+        self._up = False
+        for timer in (self._receipt_timer, self._reconnect_timer, self._capacity_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._receipt_timer = self._reconnect_timer = self._capacity_timer = None
+        self._sink.state_changed(self.name, False, "stopped")
+        # Whoever waits for capacity learns it will not come from here.
+        waiters, self._capacity_waiters = self._capacity_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+        return defer.succeed(None)
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    def _come_up(self) -> None:
+        self._reconnect_timer = None
+        if not self._started:
+            return
+        self._up = True
+        self._connection_submits = 0
+        self.carrier.stats.binds_total += 1
+        self.carrier.stats.binds_active += 1
+        self._sink.state_changed(self.name, True, "carrier simulator (demo)")
+        self._wake_waiters()
+        self._arm_receipts()
+
+    def _drop(self) -> None:
+        self._up = False
+        stats = self.carrier.stats
+        stats.connections_dropped += 1
+        stats.binds_active -= 1
+        self._sink.state_changed(self.name, False, "connection dropped (fault injection)")
+        self._reconnect_timer = self._clock.callLater(RECONNECT_DELAY, self._come_up)
+
+    # -- capacity ---------------------------------------------------------------------
+
+    def capacity(self) -> int:
+        if not self._up:
+            return 0
+        return self.carrier.capacity(self._clock.seconds(), self._window)
+
+    def when_capacity(self) -> Deferred[None]:
+        if self.capacity() > 0 or not self._started:
+            return defer.succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._capacity_waiters.append(waiter)
+        self._arm_capacity()
+        return waiter
+
+    def _arm_capacity(self) -> None:
+        if not self._up or (self._capacity_timer is not None and self._capacity_timer.active()):
+            return  # coming up again wakes the waiters
+        wait = self.carrier.retry_after(self._clock.seconds()) or 0.0
+        self._capacity_timer = self._clock.callLater(max(wait, MIN_RETRY_AFTER), self._wake_waiters)
+
+    def _wake_waiters(self) -> None:
+        self._capacity_timer = None
+        if not self._capacity_waiters:
+            return
+        if self.capacity() <= 0:
+            self._arm_capacity()
+            return
+        waiters, self._capacity_waiters = self._capacity_waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    # -- submits ------------------------------------------------------------------------
+
+    def submit(self, part: OutboundPart) -> Deferred[SubmitOutcome]:
+        if not self._up:
+            return defer.succeed(SubmitOutcome(OutcomeKind.REQUEUE, detail="not bound"))
+        carrier = self.carrier
+        now = self._clock.seconds()
+        self._connection_submits += 1
+        status = carrier.admit(now, self._connection_submits)
+        if status == DROP:
+            self._drop()
+            return defer.succeed(
+                SubmitOutcome(OutcomeKind.REQUEUE, detail="connection dropped before the answer")
+            )
+        if status:
+            return defer.succeed(self._refused(status, now))
+        source = part.source
+        destination = part.destination
+        data = part.short_message or part.message_payload or b""
+        carrier_id, _ = carrier.accept(
+            system_id=self.name,
+            source=(source.ton, source.npi, source.addr),
+            destination=(destination.ton, destination.npi, destination.addr),
+            data=data,
+            data_coding=part.data_coding,
+            esm_class=part.esm_class,
+            registered_delivery=part.registered_delivery,
+            now=now,
+        )
+        self._arm_receipts()
+        return defer.succeed(SubmitOutcome(OutcomeKind.ACCEPTED, carrier_id=carrier_id, status=0))
+
+    def _refused(self, status: int, now: float) -> SubmitOutcome:
+        # The gateway's own reading of carrier statuses decides, as it
+        # would for a real carrier's answer.
+        name = status_name(status)
+        action = classify(status)
+        if action is StatusAction.FAILED:
+            return SubmitOutcome(OutcomeKind.FAILED, status=status, detail=name)
+        if action in (StatusAction.RECONNECT, StatusAction.REQUEUE):
+            return SubmitOutcome(OutcomeKind.REQUEUE, status=status, detail=name)
+        retry_after = None
+        if status == CommandStatus.ESME_RTHROTTLED:
+            wait = self.carrier.retry_after(now)
+            retry_after = None if wait is None else max(wait, MIN_RETRY_AFTER)
+        return SubmitOutcome(OutcomeKind.RETRY, status=status, retry_after=retry_after, detail=name)
+
+    # -- receipts ------------------------------------------------------------------------
+
+    def _arm_receipts(self) -> None:
+        due = self.carrier.next_receipt_at()
+        timer = self._receipt_timer
+        if due is None or not self._up:
+            return
+        if timer is not None and timer.active():
+            if self._receipt_due <= due:
+                return
+            timer.cancel()
+        self._receipt_due = due
+        self._receipt_timer = self._clock.callLater(
+            max(0.0, due - self._clock.seconds()), self._send_receipts
+        )
+
+    def _send_receipts(self) -> None:
+        self._receipt_timer = None
+        if not self._up:
+            return  # they wait for the bind to come back
+        now = self._clock.seconds()
+        for pending in self.carrier.due_receipts(now):
+            self._deliver_receipt(pending, now)
+        self._arm_receipts()
+
+    def _deliver_receipt(self, pending: PendingReceipt, now: float) -> None:
+        outgoing = pending.outgoing(now)
+        receipt = parse_receipt(
+            outgoing.short_message,
+            receipted_message_id=pending.carrier_id,
+            message_state=int(outgoing.message_state),
+        )
+        self.carrier.stats.receipts_sent += 1
+        committed = self._sink.receipt(
+            CarrierReceipt(
+                connector=self.name,
+                receipt=receipt,
+                source=pending.source[2],
+                destination=pending.destination[2],
+                received_at=now,
+            )
+        )
+        committed.addCallbacks(self._receipt_acked, self._receipt_failed, errbackArgs=(pending,))
+
+    def _receipt_acked(self, _: None) -> None:
+        self.carrier.stats.receipts_acked += 1
+
+    def _receipt_failed(self, failure: Failure, pending: PendingReceipt) -> None:
+        stats = self.carrier.stats
+        stats.receipts_failed += 1
+        _log.failure("receipt {id} not committed", failure, id=pending.carrier_id)
+        if pending.attempt >= MAX_DELIVERY_ATTEMPTS:
+            stats.receipts_dropped += 1
+            return
+        self.carrier.retry_receipt(pending, self._clock.seconds() + REDELIVERY_DELAY)
+        self._arm_receipts()
+
+    # -- mobile-originated messages ------------------------------------------------------
+
+    def inject_mo(
+        self, source: str, destination: str, text: str, *, out_of_order: bool = False
+    ) -> Deferred[int]:
+        """Hand a handset's message to the gateway; fires with the part count
+        once every part is committed. Raises ``ValueError`` for a message the
+        simulator cannot build."""
+        parts = self.carrier.build_mo(source, destination, text, out_of_order=out_of_order)
+        now = self._clock.seconds()
+        results = [self._deliver_mo(part, now) for part in parts]
+        done: Deferred[list[None]] = defer.gatherResults(results, consumeErrors=True)
+        return done.addCallback(lambda _: len(parts))
+
+    def _deliver_mo(self, part: MoPart, now: float) -> Deferred[None]:
+        self._mo_sequence += 1
+        stats = self.carrier.stats
+        stats.mo_sent += 1
+        committed = self._sink.inbound(
+            InboundPart(
+                connector=self.name,
+                channel="sim",
+                source=SmppAddress(*part.source),
+                destination=SmppAddress(*part.destination),
+                esm_class=part.esm_class,
+                data_coding=part.data_coding,
+                short_message=part.short_message,
+                message_payload=None,
+                sar=None,
+                received_at=now,
+                carrier_reference=f"sim-mo-{self._mo_sequence}",
+            )
+        )
+
+        def acked(result: None) -> None:
+            stats.mo_acked += 1
+
+        def failed(failure: Failure) -> Failure:
+            stats.mo_failed += 1
+            return failure
+
+        return committed.addCallbacks(acked, failed)
+
+
+def connector_from_config(
+    config: SimConnectorConfig,
+    clock: ReactorClock,
+    sink: ConnectorSink,
+    *,
+    seed: int | None = None,
+) -> SimConnector:
+    """The connector a ``type = "sim"`` table describes."""
+    carrier = SimCarrier(
+        SimSettings(
+            receipt_delay=config.receipt_delay,
+            state_mix=config.state_mix(),
+            max_tps=config.max_messages_per_second,
+            seed=seed,
+        ),
+        now=clock.seconds(),
+    )
+    return SimConnector(config.name, carrier, clock, sink, text_policy=config.text_policy())
