@@ -165,6 +165,12 @@ def _cstr(size: int, status: CommandStatus = _S.ESME_RINVCMDLEN) -> Any:
     return field(default="", metadata={"smpp": _CStr(size, status)})
 
 
+def _secret(size: int) -> Any:
+    """A C-octet string left out of ``repr()``: a password must not reach a log
+    line through a debug print of the PDU that carries it."""
+    return field(default="", repr=False, metadata={"smpp": _CStr(size, _S.ESME_RINVCMDLEN)})
+
+
 def _addr(size: int, status: CommandStatus) -> Any:
     return field(default="", metadata={"smpp": _CStr(size, status, address=True)})
 
@@ -350,7 +356,7 @@ class _WithTlvs(Pdu, TlvAccessors):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Bind(_WithTlvs):
     system_id: str = _cstr(16)
-    password: str = _cstr(9)
+    password: str = _secret(9)
     system_type: str = _cstr(13)
     interface_version: int = _u8(INTERFACE_VERSION_34)
     addr_ton: int = _u8()
@@ -411,7 +417,7 @@ class Outbind(_WithTlvs):
 
     command_id: ClassVar[CommandId] = CommandId.OUTBIND
     system_id: str = _cstr(16)
-    password: str = _cstr(9)
+    password: str = _secret(9)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -142,3 +142,16 @@ def test_submit_multi_resp_with_unsuccess_entries() -> None:
         UnsuccessfulSme(ton=1, npi=1, address="447700900123", error_status_code=0x0B),
     )
     assert pdu.encode() == wire
+
+
+def test_a_password_never_shows_in_the_repr_of_a_pdu() -> None:
+    from smppd.smpp.pdu import BindTransceiver, BindTransmitter, Outbind
+
+    for pdu in (
+        BindTransmitter(sequence_number=1, system_id="shop", password="hunter2"),
+        BindTransceiver(sequence_number=2, system_id="shop", password="hunter2"),
+        Outbind(sequence_number=3, system_id="shop", password="hunter2"),
+    ):
+        assert "hunter2" not in repr(pdu)
+        assert "shop" in repr(pdu)
+        assert b"hunter2\x00" in pdu.encode()
