@@ -31,6 +31,13 @@ the fewest parts (when the route enables some); the same two after
 transliteration (when enabled); UCS-2. It reports the first character that
 forced UCS-2.
 
+Latin-1 (``data_coding`` 3) and IA5 are never *chosen*: no handset receives
+them over the air, so an SMSC turns them into GSM-7 or UCS-2 on its own terms
+and the part count we promise would be a guess. They matter only as what a
+carrier reads ``data_coding`` 0 to be (``dcs0``): a text sent with
+``data_coding`` 0 to such a carrier must be in both that character set and
+GSM-7, and the reason names whichever one lacked the character.
+
 Pure: no I/O, no clock.
 """
 
@@ -473,8 +480,9 @@ def choose_encoding(text: str, policy: TextPolicy = DEFAULT_POLICY) -> EncodingC
     ) or _first_unencodable(text, dcs0)
     assert forced is not None  # otherwise an attempt above succeeded
     where = "the GSM 03.38 default alphabet"
-    if dcs0 is not Dcs0.GSM7:
-        where += f" as {dcs0.value} (what data_coding 0 means at this carrier)"
+    if dcs0 is not Dcs0.GSM7 and _first_unencodable(forced.char, Dcs0.GSM7) is None:
+        # GSM-7 has it; the carrier's reading of data_coding 0 does not.
+        where = f"{dcs0.value}, which this carrier takes data_coding 0 to be"
     if policy.uses_national_tables:
         where += f" or the {'/'.join(policy.national_languages)} tables"
     reason = f"{forced.describe()} is not in {where}"

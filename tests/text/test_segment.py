@@ -117,6 +117,15 @@ def test_concatenation_reference_comes_from_the_caller_not_at_random() -> None:
         ("ж" * 65 + "😀" + "ж" * 5, UDH16, (65, 7)),
         ("ж" * 66 + "😀" + "ж" * 3, UDH8, (66, 5)),
         ("ж" * 65 + "😀" + "ж" * 4, UDH8, (67, 4)),
+        # One part or two at 70/71 units with a cluster on the edge.
+        ("ж" * 66 + "🇸🇪", UDH8, (70,)),
+        ("ж" * 67 + "🇸🇪", UDH8, (67, 4)),
+        ("ж" * 59 + "👩‍👩‍👧‍👦", UDH8, (70,)),
+        ("ж" * 60 + "👩‍👩‍👧‍👦", UDH8, (60, 11)),
+        ("ж" * 56 + "👩‍👩‍👧‍👦" + "ж" * 10, UDH16, (56, 21)),
+        # An escape on the 152-septet edge of a 16-bit-reference part.
+        ("a" * 150 + "€" + "b" * 9, UDH16, (152, 9)),
+        ("a" * 152 + "€" + "b" * 7, UDH16, (152, 9)),
     ],
 )
 def test_split_at_the_capacity_edge(text: str, policy: TextPolicy, units: tuple[int, ...]) -> None:
