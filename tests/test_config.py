@@ -689,9 +689,20 @@ SHIPPED_ENV = {
 }
 
 
+# The SIM PINs of the production example's modems are systemd credentials.
+SHIPPED_CREDENTIALS = {"sim-pin-1": "1234", "sim-pin-2": "5678"}
+
+
+@pytest.fixture
+def shipped_env(tmp_path: Path) -> dict[str, str]:
+    for name, value in SHIPPED_CREDENTIALS.items():
+        (tmp_path / name).write_text(value + "\n", encoding="utf-8")
+    return {**SHIPPED_ENV, "CREDENTIALS_DIRECTORY": str(tmp_path)}
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_shipped_configurations_load_cleanly(path: Path) -> None:
-    load_config(path, env=SHIPPED_ENV)
+def test_shipped_configurations_load_cleanly(path: Path, shipped_env: dict[str, str]) -> None:
+    load_config(path, env=shipped_env)
 
 
 def test_default_configuration_runs_on_one_machine() -> None:

@@ -240,21 +240,21 @@ TABLE_ERRORS = [
         '[[connectors]]\nname = "a"\n',
         [
             "smppd.toml:1: connectors[0].type: required key is missing"
-            ' (expected one of "smpp", "sim")'
+            ' (expected one of "smpp", "sim", "modem_pool")'
         ],
         id="no-type",
     ),
     pytest.param(
         '[[connectors]]\nname = "a"\ntype = "smtp"\n',
         [
-            'smppd.toml:3: connectors[0].type: expected one of "smpp", "sim", got "smtp"'
-            ' (did you mean "smpp"?)'
+            'smppd.toml:3: connectors[0].type: expected one of "smpp", "sim", "modem_pool",'
+            ' got "smtp" (did you mean "smpp"?)'
         ],
         id="unknown-type",
     ),
     pytest.param(
         '[[connectors]]\nname = "a"\ntype = 1\n',
-        ['smppd.toml:3: connectors[0].type: expected one of "smpp", "sim", got 1'],
+        ['smppd.toml:3: connectors[0].type: expected one of "smpp", "sim", "modem_pool", got 1'],
         id="type-not-a-string",
     ),
     pytest.param(

@@ -527,13 +527,26 @@ SHIPPED_ENV = {
 }
 
 
+# The SIM PINs of the production example's modems are systemd credentials.
+SHIPPED_CREDENTIALS = {"sim-pin-1": "1234", "sim-pin-2": "5678"}
+
+
+@pytest.fixture
+def shipped_env(tmp_path: Path) -> dict[str, str]:
+    for name, value in SHIPPED_CREDENTIALS.items():
+        (tmp_path / name).write_text(value + "\n", encoding="utf-8")
+    return {**SHIPPED_ENV, "CREDENTIALS_DIRECTORY": str(tmp_path)}
+
+
 @pytest.mark.parametrize(
     "path",
     [ROOT / "smppd.toml", *sorted((ROOT / "config").glob("*.toml"))],
     ids=lambda p: p.relative_to(ROOT).as_posix(),
 )
-def test_every_shipped_configuration_builds_its_routers(path: Path) -> None:
-    cfg = load_config(path, env=SHIPPED_ENV)
+def test_every_shipped_configuration_builds_its_routers(
+    path: Path, shipped_env: dict[str, str]
+) -> None:
+    cfg = load_config(path, env=shipped_env)
     build_outbound_router(cfg)
     build_inbound_router(cfg)
     build_normaliser(cfg)
@@ -552,9 +565,11 @@ def test_default_configuration_sends_everything_to_the_demo_simulator() -> None:
     assert (decision.route.name, decision.target) == ("default", Target("demo-carrier"))
 
 
-def test_production_example_fails_over_between_two_smpp_carriers() -> None:
-    cfg = load_config(ROOT / "config" / "production.toml", env=SHIPPED_ENV)
-    assert [c.type for c in cfg.connectors] == ["smpp", "smpp"]
+def test_production_example_fails_over_between_two_smpp_carriers(
+    shipped_env: dict[str, str],
+) -> None:
+    cfg = load_config(ROOT / "config" / "production.toml", env=shipped_env)
+    assert [c.type for c in cfg.connectors] == ["smpp", "smpp", "modem_pool"]
     assert [c.password for c in cfg.connectors if isinstance(c, SmppConnector)] == [
         "pw-a",
         "pw-b",
@@ -608,9 +623,9 @@ def test_check_summarises_connectors_and_routes_without_secrets(in_tmp: Path) ->
     ]
 
 
-def test_check_of_the_production_example_names_no_password() -> None:
+def test_check_of_the_production_example_names_no_password(shipped_env: dict[str, str]) -> None:
     result = CliRunner().invoke(
-        main, ["config", "check", str(ROOT / "config" / "production.toml")], env=SHIPPED_ENV
+        main, ["config", "check", str(ROOT / "config" / "production.toml")], env=shipped_env
     )
     assert result.exit_code == 0, result.output
     assert "pw-a" not in result.output and "pw-b" not in result.output

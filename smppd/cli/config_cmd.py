@@ -12,6 +12,7 @@ from smppd.config import (
     DEFAULT_CONFIG_FILE,
     Config,
     ConfigError,
+    ModemPoolConnector,
     SimConnector,
     load_config,
 )
@@ -70,6 +71,7 @@ def summary(cfg: Config) -> list[tuple[str, str]]:
     rows.extend(("connector", _connector(cfg, index)) for index in range(len(cfg.connectors)))
     if not cfg.connectors:
         rows.append(("connector", "none"))
+    rows.extend(("modem", _modem(cfg, index)) for index in range(len(cfg.modems)))
     rows.extend(("route", _route(cfg, index)) for index in range(len(cfg.routes)))
     if not cfg.routes:
         rows.append(("route", "none: every message is refused (no route)"))
@@ -100,6 +102,12 @@ def _connector(cfg: Config, index: int) -> str:
     text = f"{policy.long_message.value}, at most {policy.max_parts} parts, dcs 0 = {policy.dcs0}"
     if policy.national_languages:
         text += f", national {', '.join(policy.national_languages)}"
+    if isinstance(connector, ModemPoolConnector):
+        members = ", ".join(
+            cfg.redacted(f"{key}.modems[{position}]") for position in range(len(connector.modems))
+        )
+        reports = "status reports requested" if connector.status_reports else "no status reports"
+        return f"{name}: modem pool of {members} ({reports}); {text}"
     if isinstance(connector, SimConnector):
         mix = ", ".join(
             f"{share:.0%} {state.name.lower()}" for state, share in connector.state_mix()
@@ -113,6 +121,35 @@ def _connector(cfg: Config, index: int) -> str:
         f"{name}: smpp {cfg.redacted(f'{key}.endpoint')} as {cfg.redacted(f'{key}.system_id')}"
         f" ({bind}, window {connector.window}, {connector.max_messages_per_second:g} msg/s,"
         f" at most {connector.max_binds} bind{'s' if connector.max_binds != 1 else ''}); {text}"
+    )
+
+
+def _modem(cfg: Config, index: int) -> str:
+    # The PIN is a secret: only whether there is one is said.
+    modem = cfg.modems[index]
+    key = f"modems[{index}]"
+    line = f"{modem.baudrate} baud"
+    flow = [name for name, on in (("rtscts", modem.rtscts), ("xonxoff", modem.xonxoff)) if on]
+    if flow:
+        line += f", {' and '.join(flow)}"
+    if modem.write_delay:
+        line += f", {modem.write_delay:g} s between chunks"
+    number = "number unknown" if modem.own_number is None else cfg.redacted(f"{key}.own_number")
+    smsc = "SMSC of the SIM" if modem.smsc is None else f"SMSC {cfg.redacted(f'{key}.smsc')}"
+    limit = f"{modem.messages_per_minute} msg/min"
+    if modem.daily_limit:
+        limit += f", at most {modem.daily_limit} a day"
+    sweep = f"swept every {modem.sweep_interval:g} s" if modem.sweep_interval else "swept at start"
+    pin = "PIN given" if modem.pin is not None else "no PIN"
+    pool = cfg.pool_of(modem.name)
+    where = (
+        "in no pool"
+        if pool is None
+        else f"in {cfg.redacted(f'connectors[{cfg.connectors.index(pool)}].name')}"
+    )
+    return (
+        f"{cfg.redacted(f'{key}.name')}: {cfg.redacted(f'{key}.port')} ({line});"
+        f" {number}, {smsc}; {limit}; {pin}; storage {modem.storage}, {sweep}; {where}"
     )
 
 

@@ -19,13 +19,27 @@ What the daemon builds from it::
     router = build_outbound_router(cfg)      # [[routes]] -> OutboundRouter
     inbound = build_inbound_router(cfg)      # [[inbound_routes]] -> InboundRouter
     numbers = build_normaliser(cfg)          # [routing] -> AddressNormaliser
+    modems = modem_settings(cfg)             # [[modems]] -> modem.driver.ModemSettings
+    pools = modem_pool_settings(cfg)         # type = "modem_pool" -> modem.pool.ModemPoolSettings
     policy = cfg.connector("carrier-a").text_policy()
+
+GSM modems are ``[[modems]]`` tables (a serial port and the SIM behind it)
+grouped by connectors of ``type = "modem_pool"``, which routes name as
+``modem_pool:NAME``.
 """
 
 from smppd.config._base import Section
-from smppd.config._builders import build_inbound_router, build_normaliser, build_outbound_router
+from smppd.config._builders import (
+    build_inbound_router,
+    build_normaliser,
+    build_outbound_router,
+    modem_pool_settings,
+    modem_settings,
+)
 from smppd.config._connectors import (
+    AnyConnector,
     Connector,
+    ModemPoolConnector,
     ReceiptIds,
     SimConnector,
     SmppConnector,
@@ -44,6 +58,7 @@ from smppd.config._models import (
     ServerConfig,
     StoreConfig,
 )
+from smppd.config._modems import ModemConfig
 from smppd.config._routes import InboundConfig, InboundRouteConfig, RouteConfig, RoutingConfig
 from smppd.config._schema import ConfigSource, Expect, Sensitive, format_key, redact_url
 
@@ -53,6 +68,7 @@ CONFIG_ENV_VAR = "SMPPD_CONFIG"
 __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_FILE",
+    "AnyConnector",
     "Config",
     "ConfigError",
     "ConfigProblem",
@@ -63,6 +79,8 @@ __all__ = [
     "InboundConfig",
     "InboundRouteConfig",
     "LogConfig",
+    "ModemConfig",
+    "ModemPoolConnector",
     "ReceiptIds",
     "RedisConfig",
     "RouteConfig",
@@ -85,5 +103,7 @@ __all__ = [
     "load_toml_model",
     "loads_config",
     "loads_toml_model",
+    "modem_pool_settings",
+    "modem_settings",
     "redact_url",
 ]

@@ -2,8 +2,10 @@
 
 A connector is a table of the union :data:`Connector`, told apart by its
 ``type`` key: ``"smpp"`` (:class:`SmppConnector`, a carrier's SMSC over an
-SMPP client bind) or ``"sim"`` (:class:`SimConnector`, the in-process
-carrier simulator the default configuration uses as a demo). Adding a kind
+SMPP client bind), ``"sim"`` (:class:`SimConnector`, the in-process
+carrier simulator the default configuration uses as a demo) or
+``"modem_pool"`` (:class:`ModemPoolConnector`, GSM modems of ``[[modems]]``
+sharing the traffic; routes name it ``modem_pool:NAME``). Adding a kind
 of connector is adding one model with its own ``type`` literal to the union;
 errors, redaction and "did you mean" follow from the declarations.
 
@@ -68,6 +70,17 @@ MAX_MAX_BINDS: Final = 1_000
 INTERFACE_VERSIONS: Final = (0x33, 0x34, 0x50)
 DEFAULT_INTERFACE_VERSION: Final = 0x34
 DEFAULT_RECEIPT_DELAY: Final = 1.0
+# A pool is a rack of USB modems, not a bank of thousands.
+MAX_MODEMS_PER_POOL: Final = 256
+# Parts one modem of a pool holds at once: one on the wire and one ready to
+# follow the moment it is answered (modem.pool.DEFAULT_WINDOW). A modem
+# sends one at a time, so a deep window only hides parts from other modems.
+DEFAULT_POOL_WINDOW: Final = 2
+MAX_POOL_WINDOW: Final = 16
+# How long a part sent through a modem waits for its SMS-STATUS-REPORT
+# (modem.pool.DEFAULT_REPORT_WINDOW); networks keep trying for days.
+DEFAULT_REPORT_WINDOW: Final = 3 * 86_400.0
+MAX_REPORT_WINDOW: Final = 30 * 86_400.0
 # Shares of a state mix may be written as decimals that do not add up
 # exactly in binary (0.95 + 0.04 + 0.01).
 STATE_MIX_TOLERANCE: Final = 1e-6
@@ -392,9 +405,51 @@ class SimConnector(TextSettings):
         return tuple((state, share) for state, share in mix if share > 0)
 
 
-Connector = Annotated[SmppConnector | SimConnector, Field(discriminator="type")]
+class ModemPoolConnector(TextSettings):
+    """``type = "modem_pool"``: GSM modems (``[[modems]]``) sending as one connector.
+
+    Routes name it ``modem_pool:NAME``. A modem belongs to at most one pool;
+    the pool spreads messages over its modems within each one's rate and
+    daily limit. Text goes out as TS 23.040 SMS-SUBMIT PDUs, so data_coding
+    0 is always the GSM 7-bit alphabet and long messages are always tied
+    together by a UDH.
+    """
+
+    name: Name
+    type: Literal["modem_pool"]
+    modems: Annotated[
+        tuple[Name, ...],
+        Field(min_length=1, max_length=MAX_MODEMS_PER_POOL),
+        Expect(f"a non-empty list of at most {MAX_MODEMS_PER_POOL} modem names ([[modems]] name)"),
+    ]
+    # Ask for SMS-STATUS-REPORTs (TP-SRR): the receipts applications get.
+    status_reports: bool = True
+    window: Annotated[int, Field(ge=1, le=MAX_POOL_WINDOW)] = DEFAULT_POOL_WINDOW
+    report_window: Annotated[
+        float,
+        Field(gt=0, le=MAX_REPORT_WINDOW),
+        Expect(f"a number of seconds greater than 0 and at most {MAX_REPORT_WINDOW:.0f}"),
+    ] = DEFAULT_REPORT_WINDOW
+    dcs0: Annotated[
+        Literal["gsm7"],
+        Expect('"gsm7": a modem sends data_coding 0 as the GSM 7-bit alphabet'),
+    ] = "gsm7"
+    long_messages: Annotated[
+        Literal["udh8", "udh16"],
+        Expect(
+            '"udh8" or "udh16": a modem ties parts together with a UDH'
+            ' ("sar" and "payload" are SMPP TLVs)'
+        ),
+    ] = "udh8"
+
+    target_kind: ClassVar[TargetKind] = TargetKind.MODEM_POOL
+
+
+AnyConnector = SmppConnector | SimConnector | ModemPoolConnector
+Connector = Annotated[AnyConnector, Field(discriminator="type")]
 # type -> model, for reading raw tables (cross-references) by their kind.
-CONNECTOR_MODELS: Final[dict[str, type[SmppConnector | SimConnector]]] = {
+CONNECTOR_MODELS: Final[dict[str, type[AnyConnector]]] = {
     "smpp": SmppConnector,
     "sim": SimConnector,
+    "modem_pool": ModemPoolConnector,
 }

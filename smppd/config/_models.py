@@ -5,9 +5,10 @@ with their types, limits and defaults. Adding a section to ``smppd.toml`` is
 adding one such class and one field on :class:`Config`: validation, error
 messages (with file, line and key), "did you mean" and redaction all follow
 from the declarations here. The node's own sections live in this module;
-carriers in :mod:`smppd.config._connectors`, routes in
-:mod:`smppd.config._routes`, and what refers to what across sections is
-checked in :mod:`smppd.config._references`.
+carriers in :mod:`smppd.config._connectors`, GSM modems in
+:mod:`smppd.config._modems`, routes in :mod:`smppd.config._routes`, and
+what refers to what across sections is checked in
+:mod:`smppd.config._references`.
 
 Strict mode is on: TOML already has integers, floats, booleans and strings,
 so ``window = "10"`` is a mistake to report, not a string to coerce.
@@ -41,8 +42,9 @@ from smppd.config._base import (
     SystemId,
     validation_context,
 )
-from smppd.config._connectors import Connector, SimConnector, SmppConnector
+from smppd.config._connectors import AnyConnector, Connector, ModemPoolConnector
 from smppd.config._endpoints import EndpointError, check_server_endpoint
+from smppd.config._modems import ModemConfig
 from smppd.config._references import reference_problems
 from smppd.config._routes import InboundConfig, InboundRouteConfig, RouteConfig, RoutingConfig
 from smppd.config._schema import (
@@ -287,6 +289,10 @@ class Config(Section):
         tuple[Connector, ...],
         Expect("an array of tables ([[connectors]])"),
     ]
+    modems: Annotated[
+        tuple[ModemConfig, ...],
+        Expect("an array of tables ([[modems]])"),
+    ]
     routes: Annotated[
         tuple[RouteConfig, ...],
         Expect("an array of tables ([[routes]])"),
@@ -340,12 +346,31 @@ class Config(Section):
     def cross_check(cls, data: Mapping[str, Any], context: ValidationContext) -> list[Reference]:
         return reference_problems(data, context)
 
-    def connector(self, name: str) -> SmppConnector | SimConnector:
+    def connector(self, name: str) -> AnyConnector:
         """The connector called ``name``; :class:`KeyError` when there is none."""
         for connector in self.connectors:
             if connector.name == name:
                 return connector
         raise KeyError(name)
+
+    @property
+    def modem_pools(self) -> tuple[ModemPoolConnector, ...]:
+        """The connectors of ``type = "modem_pool"``, in file order."""
+        return tuple(c for c in self.connectors if isinstance(c, ModemPoolConnector))
+
+    def modem(self, name: str) -> ModemConfig:
+        """The ``[[modems]]`` table called ``name``; :class:`KeyError` when there is none."""
+        for modem in self.modems:
+            if modem.name == name:
+                return modem
+        raise KeyError(name)
+
+    def pool_of(self, modem: str) -> ModemPoolConnector | None:
+        """The modem pool the modem called ``modem`` belongs to, None when it is in none."""
+        for pool in self.modem_pools:
+            if modem in pool.modems:
+                return pool
+        return None
 
     def target_names(self, kind: TargetKind) -> frozenset[str]:
         """Names routes may use for targets of ``kind`` (connectors, modem pools)."""

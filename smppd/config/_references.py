@@ -1,4 +1,5 @@
-"""Problems between sections: names used twice, routes to nowhere, routes never chosen.
+"""Problems between sections: names used twice, routes to nowhere, routes never chosen,
+modem pools of modems that do not exist or that another pool already holds.
 
 How this works: these checks read the raw document (after ``${...}``
 substitution, before validation) rather than the validated model, because
@@ -13,6 +14,12 @@ skip the ones with problems of their own, which are reported already.
 The route-table checks are the router's (:func:`validate_outbound_routes`,
 :func:`validate_inbound_routes`): each route is handed over named by its
 key path (``routes[3]``), so every problem comes back to its table and line.
+
+A modem pool (``[[connectors]]`` with ``type = "modem_pool"``) lists
+``[[modems]]`` by name: each name must be a modem, listed once, and a modem
+belongs to one pool at most (two pools driving one serial port would
+interleave their AT commands). Two modems on one port are refused for the
+same reason.
 
 Names that came from the environment are never quoted, nor offered as a
 "did you mean".
@@ -29,11 +36,16 @@ from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
-from smppd.config._base import Reference
-from smppd.config._connectors import CONNECTOR_MODELS
+from smppd.config._base import NODE_NAME_PATTERN, Reference
+from smppd.config._connectors import CONNECTOR_MODELS, ModemPoolConnector
 from smppd.config._env import mask
 from smppd.config._locate import KeyPath
-from smppd.config._routes import InboundRouteConfig, RouteConfig, parse_target
+from smppd.config._routes import (
+    MODEM_POOL_PREFIX,
+    InboundRouteConfig,
+    RouteConfig,
+    parse_target,
+)
 from smppd.config._schema import ValidationContext, format_key
 from smppd.routing.inbound import validate_inbound_routes
 from smppd.routing.outbound import Target, TargetGroup, TargetKind, validate_outbound_routes
@@ -43,6 +55,11 @@ MAX_NAMES_LISTED: Final = 8
 
 _KIND_WORDS: Final = {TargetKind.CONNECTOR: "connector", TargetKind.MODEM_POOL: "modem pool"}
 _KIND_PLURALS: Final = {TargetKind.CONNECTOR: "connectors", TargetKind.MODEM_POOL: "modem pools"}
+_NAME: Final = re.compile(NODE_NAME_PATTERN)
+_LOOPBACK_PORT: Final = "loop://"
+_POOL_TYPE: Final = next(
+    tag for tag, model in CONNECTOR_MODELS.items() if model is ModemPoolConnector
+)
 # A stand-in target: the never-chosen check looks at selectors only.
 _ANY_TARGET: Final = (TargetGroup((Target("-"),)),)
 
@@ -63,6 +80,12 @@ def reference_problems(data: Mapping[str, Any], context: ValidationContext) -> l
     templates = context.templates
     connectors = _tables(data.get("connectors"))
     defined = _unique_names("connectors", connectors, templates, problems, _connector_kind)
+    modems = _tables(data.get("modems"))
+    modem_names = _unique_names(
+        "modems", modems, templates, problems, lambda _: TargetKind.CONNECTOR
+    )
+    problems.extend(_shared_ports(modems, templates))
+    problems.extend(_pool_members(connectors, modem_names, templates))
     routes = _tables(data.get("routes"))
     _unique_names("routes", routes, templates, problems, lambda _: TargetKind.CONNECTOR)
     for index, route in routes:
@@ -183,6 +206,11 @@ def _route_targets(
 def _undefined(target: Target, shown: str, defined: Mapping[str, _Named], from_env: bool) -> str:
     word = _KIND_WORDS[target.kind]
     message = f"{word} {shown} is not defined"
+    other = defined.get(target.name)
+    if other is not None and not from_env:
+        # The name is right and the spelling of its kind is not.
+        spelling = target.name if other.kind is TargetKind.CONNECTOR else _pool_target(target.name)
+        return f"{message} ({shown} is a {_KIND_WORDS[other.kind]}: write {json.dumps(spelling)})"
     candidates = [
         name for name, named in defined.items() if named.kind is target.kind and not named.from_env
     ]
@@ -263,3 +291,78 @@ def _inbound_overlaps(
         for index, route in valid
     }
     yield from _mapped("inbound_routes", validate_inbound_routes(stand_ins), names)
+
+
+def _pool_target(name: str) -> str:
+    return f"{MODEM_POOL_PREFIX}{name}"
+
+
+def _shared_ports(
+    modems: Sequence[tuple[int, Mapping[str, Any]]], templates: Mapping[KeyPath, str]
+) -> Iterator[Reference]:
+    first: dict[str, int] = {}
+    for index, table in modems:
+        port = table.get("port")
+        if not isinstance(port, str) or port.lower().startswith(_LOOPBACK_PORT):
+            continue  # each loop:// is a loopback of its own
+        path: KeyPath = ("modems", index, "port")
+        other = first.setdefault(port, index)
+        if other != index:
+            yield (
+                path,
+                f"{_shown(port, path, templates)} is already the port of"
+                f" {format_key(('modems', other))}: one port, one modem",
+            )
+
+
+def _pool_members(
+    connectors: Sequence[tuple[int, Mapping[str, Any]]],
+    modems: Mapping[str, _Named],
+    templates: Mapping[KeyPath, str],
+) -> Iterator[Reference]:
+    # modem name -> (key path, name as shown) of the pool that took it first.
+    taken: dict[str, tuple[KeyPath, str]] = {}
+    for index, table in connectors:
+        if table.get("type") != _POOL_TYPE:
+            continue
+        here: KeyPath = ("connectors", index)
+        name = table.get("name")
+        pool = _shown(name, (*here, "name"), templates) if isinstance(name, str) else "(unnamed)"
+        members = table.get("modems")
+        if not isinstance(members, list | tuple):
+            continue  # validation says what is wrong with it
+        seen: set[str] = set()
+        for position, member in enumerate(members):
+            if not isinstance(member, str) or not _NAME.fullmatch(member):
+                continue  # not a name at all: validation says so
+            path: KeyPath = (*here, "modems", position)
+            shown = _shown(member, path, templates)
+            if member in seen:
+                yield path, f"{shown} is listed twice in this pool"
+                continue
+            seen.add(member)
+            if member not in modems:
+                yield path, _undefined_modem(member, shown, modems, path in templates)
+                continue
+            holder, holder_name = taken.setdefault(member, (here, pool))
+            if holder != here:
+                yield (
+                    path,
+                    f"modem {shown} is already in modem pool {holder_name}"
+                    f" ({format_key(holder)}): a modem belongs to one pool",
+                )
+
+
+def _undefined_modem(name: str, shown: str, modems: Mapping[str, _Named], from_env: bool) -> str:
+    message = f"modem {shown} is not defined"
+    if not modems:
+        return f"{message} (no modems are configured: add a [[modems]] table for it)"
+    candidates = [known for known, named in modems.items() if not named.from_env]
+    close = [] if from_env else difflib.get_close_matches(name, candidates, n=1)
+    if close:
+        return f'{message} (did you mean "{close[0]}"?)'
+    if candidates:
+        listed = ", ".join(json.dumps(known) for known in candidates[:MAX_NAMES_LISTED])
+        more = ", ..." if len(candidates) > MAX_NAMES_LISTED else ""
+        return f"{message} (modems: {listed}{more})"
+    return message
