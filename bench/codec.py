@@ -1,6 +1,6 @@
 """Throughput of the SMPP codec against smpplib's, side by side, one core.
 
-Run: /work/venv/bin/python bench/codec.py [--seconds 0.3]
+Run: python bench/codec.py [--seconds 0.3]
 
 For each PDU kind, decoding (bytes -> object) and encoding (object -> bytes)
 are timed on the same octets for both codecs; the table shows PDUs per second
