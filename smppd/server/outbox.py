@@ -15,6 +15,8 @@ from the store to binds, per account:
   when every window is full, the rest waits for ``resume_sending``;
 * a row is "in flight" from its send until its MarkForwarded commits, and a
   re-read skips rows in flight, so one row is never offered twice at once;
+  a row whose MarkForwarded commits while a read is under way is skipped in
+  that read's result too (the read may have seen the row still owed);
 * ``ESME_RX_P_APPN`` / ``ESME_RX_R_APPN`` (the application refuses it for
   good) drop the row; any other failure (temporary error, timeout, lost
   connection) leaves it owed and retries after ``retry_delay``, or when the
@@ -154,6 +156,9 @@ class _Account:
     queue: deque[_Item] = field(default_factory=deque)
     queued: set[_Key] = field(default_factory=set)
     inflight: set[_Key] = field(default_factory=set)
+    # Rows recorded (forwarded or dropped) while a read was under way: that
+    # read's snapshot may still list them as owed.
+    settled_during_read: set[_Key] = field(default_factory=set)
     reading: bool = False
     again: bool = False
     turn: int = 0
@@ -298,6 +303,7 @@ class ApplicationOutbox:
     def _read(self, account: str, state: _Account) -> None:
         state.reading = True
         state.again = False
+        state.settled_during_read.clear()
         limit = self._batch + len(state.inflight)
         d = self._run(_load, self._engine, account, self._clock.seconds(), limit)
         d.addCallbacks(
@@ -318,7 +324,8 @@ class ApplicationOutbox:
         if self._accounts.get(account) is not state:
             return
         receipts, inbound = rows
-        skip = state.inflight | state.queued
+        skip = state.inflight | state.queued | state.settled_during_read
+        state.settled_during_read.clear()
         fresh: list[_Item] = []
         for receipt in receipts:
             key: _Key = ("receipt", receipt.id)
@@ -383,6 +390,8 @@ class ApplicationOutbox:
         if state is None:
             return
         state.inflight.discard(item.key)
+        if state.reading:
+            state.settled_during_read.add(item.key)
         if state.links:
             self._pump(account, state)
         else:

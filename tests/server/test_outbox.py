@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import Engine
+from twisted.internet.defer import Deferred
 
 from smppd.server.service import ServerSettings
 from smppd.smpp import CommandStatus
@@ -240,3 +244,34 @@ def test_a_wake_for_an_account_bound_on_another_node_is_passed_there(engine: Eng
     finally:
         there.close()
         here.close()
+
+
+def test_a_receipt_acknowledged_while_a_read_is_under_way_is_not_sent_again(
+    harness: Harness,
+) -> None:
+    app = harness.connect()
+    app.bind("trx")
+    receipt_for(harness)
+    harness.server.wake("shop")
+    (dlr,) = deliveries(app)
+
+    # The next read of what is owed takes its snapshot now (the receipt is
+    # still owed) but its answer reaches the reactor only when released.
+    held: list[tuple[Deferred[Any], Any]] = []
+
+    def held_runner(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        result = fn(*args)
+        waiting: Deferred[Any] = Deferred()
+        held.append((waiting, result))
+        return waiting
+
+    harness.server.outbox._run = held_runner  # type: ignore[method-assign]
+    harness.server.wake("shop")
+    assert len(held) == 1
+    # The application acknowledges meanwhile, and that commits first.
+    answer(app, dlr)
+    settled(harness)
+    assert owed(harness) == 0
+    waiting, snapshot = held.pop()
+    waiting.callback(snapshot)
+    assert deliveries(app) == []
