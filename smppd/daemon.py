@@ -43,11 +43,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Engine
@@ -108,7 +106,6 @@ __all__ = [
     "STAGE_STOP_TIMEOUT",
     "Gateway",
     "GatewayError",
-    "read_plugins_table",
     "run",
     "smpp_connector_settings",
 ]
@@ -137,7 +134,6 @@ WRITER_STOP_FLOOR: Final = 5.0
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 
-PLUGINS_SECTION: Final = "plugins"
 
 _log = Logger(namespace="smppd.daemon")
 
@@ -180,21 +176,6 @@ def smpp_connector_settings(
         ),
     )
     return SmppConnectorSettings(**values)
-
-
-def read_plugins_table(config_path: str | os.PathLike[str]) -> Mapping[str, Any] | None:
-    """The raw ``[plugins]`` table of the configuration file, None when it has none.
-
-    ``[plugins]`` is validated by the plugin host (:func:`plugins.host.load_plugins`),
-    not by the configuration models, so it is read here as plain TOML.
-    """
-    with Path(config_path).open("rb") as handle:
-        table = tomllib.load(handle).get(PLUGINS_SECTION)
-    if table is None:
-        return None
-    if not isinstance(table, dict):
-        raise GatewayError(f"{os.fspath(config_path)}: [{PLUGINS_SECTION}] must be a table")
-    return table
 
 
 # -- relays between components that need each other ------------------------------------
@@ -644,8 +625,7 @@ def run(config_path: str | os.PathLike[str], reactor: Any) -> int:
     configuration is not valid, and :class:`GatewayError` when it cannot run.
     """
     cfg = load_config(config_path)
-    table = read_plugins_table(config_path)
-    loaded = load_plugins(table) if table is not None else ()
+    loaded = load_plugins(cfg.plugins) if cfg.plugins else ()
     gateway = Gateway(cfg, reactor, plugins=loaded)
     start_logging(cfg.log)
     outcome = {"code": EXIT_OK}

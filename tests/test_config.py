@@ -841,3 +841,11 @@ def test_loading_a_configuration_imports_neither_the_reactor_nor_the_database() 
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_check_reports_plugin_problems_like_the_daemon_does(in_tmp: Path) -> None:
+    write(in_tmp, '[plugins]\nenabled = ["no-such-plugin"]\n')
+    result = CliRunner().invoke(main, ["config", "check", "smppd.toml"])
+    assert result.exit_code == 1
+    assert "smppd.toml: plugins.enabled[0]: unknown plugin" in result.stderr
+    assert "no-such-plugin" in result.stderr

@@ -13,7 +13,7 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from smppd.config import Config, SmppConnector, loads_config
+from smppd.config import Config, ConfigError, SmppConnector, load_config, loads_config
 from smppd.connectors.smpp import BindLayout, SmppConnectorSettings, TonNpi
 from smppd.daemon import (
     SHUTDOWN_BOUND,
@@ -21,7 +21,6 @@ from smppd.daemon import (
     WRITER_STOP_TIMEOUT,
     Gateway,
     GatewayError,
-    read_plugins_table,
     smpp_connector_settings,
 )
 from smppd.receipt import IdBase, IdRule
@@ -130,24 +129,29 @@ def test_a_redis_url_is_refused_rather_than_run_as_a_single_node() -> None:
 @pytest.mark.parametrize(
     ("text", "table"),
     [
-        ('[log]\nlevel = "info"\n', None),
+        ('[log]\nlevel = "info"\n', {}),
         ('[plugins]\nenabled = ["consent"]\n', {"enabled": ["consent"]}),
         ("[plugins]\n", {}),
+        (
+            '[plugins.consent]\nsecret = "${PLUGIN_SECRET}"\n',
+            {"consent": {"secret": "from-env"}},
+        ),
     ],
 )
-def test_the_plugins_table_is_read_as_plain_toml(
-    tmp_path: Path, text: str, table: dict[str, object] | None
+def test_the_plugins_table_reaches_the_gateway_with_references_filled(
+    tmp_path: Path, text: str, table: dict[str, object]
 ) -> None:
     path = tmp_path / "smppd.toml"
     path.write_text(text)
-    assert read_plugins_table(path) == table
+    assert load_config(path, env={"PLUGIN_SECRET": "from-env"}).plugins == table
 
 
 def test_a_plugins_key_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "smppd.toml"
     path.write_text('plugins = "consent"\n')
-    with pytest.raises(GatewayError, match="must be a table"):
-        read_plugins_table(path)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert [p.key for p in caught.value.problems] == ["plugins"]
 
 
 def test_stuck_stop_steps_are_abandoned_within_the_bound_and_later_steps_still_run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import NoReturn
 
 import click
 
@@ -39,14 +40,27 @@ def check(file: str | None) -> None:
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        count = len(exc.problems)
-        click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
-        raise SystemExit(EXIT_INVALID) from None
+        _fail(path, [str(problem) for problem in exc.problems])
+    if cfg.plugins:
+        # The same validation `smppd run` applies: installed plugins, their
+        # names and order, and each one's own settings.
+        from plugins.host import PluginConfigError, load_plugins  # noqa: PLC0415
+
+        try:
+            load_plugins(cfg.plugins)
+        except PluginConfigError as exc:
+            _fail(path, [f"{path}: {problem}" for problem in exc.problems])
     click.echo(f"{path}: OK")
     for label, value in summary(cfg):
         click.echo(f"  {label:<9} {value}")
+
+
+def _fail(path: str, problems: list[str]) -> NoReturn:
+    for problem in problems:
+        click.echo(problem, err=True)
+    count = len(problems)
+    click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
+    raise SystemExit(EXIT_INVALID)
 
 
 def summary(cfg: Config) -> list[tuple[str, str]]:

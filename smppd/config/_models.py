@@ -302,6 +302,10 @@ class Config(Section):
         Expect("an array of tables ([[inbound_routes]])"),
     ]
     inbound: InboundConfig
+    # [plugins]: `enabled = [...]` and one [plugins.NAME] table per plugin.
+    # Open here (after ${...} substitution); the plugin host validates it
+    # against each plugin's own model (plugins.host.load_plugins).
+    plugins: dict[str, Any]
 
     _source: ConfigSource = PrivateAttr()
 
