@@ -599,6 +599,10 @@ classImplements(SmppProtocol, IPushProducer)
 class SmppFactory(protocol.Factory):
     """Builds one :class:`SmppProtocol` per connection with a fresh handler."""
 
+    # Twisted's "Starting factory ..." lines say nothing an operator needs;
+    # the daemon logs where it listens itself.
+    noisy = False
+
     def __init__(
         self,
         role: Role,
