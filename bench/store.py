@@ -1,6 +1,7 @@
 """Messages durably accepted per second through the group-commit writer.
 
     python bench/store.py [--messages N] [--window W] [--rate R] [--postgres URL]
+                          [--skip-sqlite] [--skip-postgres]
 
 For SQLite (synchronous=FULL, the default, and NORMAL) and PostgreSQL, one
 producer thread (standing in for the reactor) submits N single-part
@@ -16,9 +17,13 @@ Two runs per engine:
 committing, fsync waits excluded): the figure least disturbed by other load
 on the machine; one free core commits about 1e6 / that many messages per
 second.
- PostgreSQL is the server at
---postgres (default $SMPPD_TEST_DATABASE_URL); without one, a throwaway
-server is started as the test suite does. Each run uses a fresh database.
+
+PostgreSQL is the server at --postgres (default $SMPPD_TEST_DATABASE_URL);
+without one, a throwaway server is started with fsync on, like a production
+server (the test suite's runs with fsync off). Each run uses a fresh
+database, and the server's ``fsync`` and ``synchronous_commit`` settings are
+printed with its figures: with either off, a commit is not durable and the
+figures are not those of durable acceptance.
 """
 
 from __future__ import annotations
@@ -37,10 +42,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
 from smppd.store.engine import SqliteSynchronous
 from smppd.store.ids import MessageIdGenerator
 from smppd.store.ops import AcceptMessage, NewMessage
-from smppd.store.schema import open_store
+from smppd.store.schema import masked_url, open_store
 from smppd.store.writer import (
     DEFAULT_COMMIT_INTERVAL,
     DEFAULT_MAX_BATCH,
@@ -48,6 +56,8 @@ from smppd.store.writer import (
 )
 
 PACING_SLEEP = 0.0005
+# Server settings that decide whether a PostgreSQL commit is durable.
+DURABILITY_SETTINGS = ("fsync", "synchronous_commit")
 TEXT = "Your verification code is 482913. It expires in 10 minutes."
 
 
@@ -142,12 +152,40 @@ def run(
 
 @contextmanager
 def postgres(url: str | None) -> Iterator[str]:
+    """The server at ``url``, or a throwaway one that fsyncs like a production server."""
+    from tests.store.pg import postgres_server
+
+    with postgres_server(url, durable=True) as server:
+        yield server
+
+
+@contextmanager
+def fresh_database(server: str) -> Iterator[str]:
     from tests.store.pg import session_database
 
-    if url:
-        os.environ["SMPPD_TEST_DATABASE_URL"] = url
-    with session_database() as fresh:
+    with session_database(server) as fresh:
         yield fresh
+
+
+def durability(url: str) -> dict[str, str]:
+    """The server's own word on what a commit waits for (SHOW, not what was asked)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: str(conn.execute(text(f"SHOW {name}")).scalar_one())
+                for name in DURABILITY_SETTINGS
+            }
+    finally:
+        engine.dispose()
+
+
+def durability_line(url: str, settings: dict[str, str]) -> str:
+    shown = "  ".join(f"{name} {value}" for name, value in settings.items())
+    line = f"postgresql server {masked_url(url)}: {shown}"
+    if settings.get("fsync") != "on" or settings.get("synchronous_commit") == "off":
+        line += "  (NOT durable: these are not durable-acceptance figures)"
+    return line
 
 
 def main() -> None:
@@ -156,6 +194,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=10_000.0)
     parser.add_argument("--postgres", default=os.environ.get("SMPPD_TEST_DATABASE_URL"))
+    parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
 
@@ -167,6 +206,21 @@ def main() -> None:
         ("throughput", None, args.window),
         (f"latency @{args.rate:,.0f}/s", args.rate, args.messages),
     ]
+    if not args.skip_sqlite:
+        run_sqlite(args.messages, runs)
+    if not args.skip_postgres:
+        with postgres(args.postgres) as server:
+            print(durability_line(server, durability(server)), flush=True)
+            for name, rate, window in runs:
+                with fresh_database(server) as url:
+                    label = f"postgresql  {name}"
+                    print(
+                        run(label, url, messages=args.messages, window=window, rate=rate).line(),
+                        flush=True,
+                    )
+
+
+def run_sqlite(messages: int, runs: list[tuple[str, float | None, int]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for sync in ("full", "normal"):
             for name, rate, window in runs:
@@ -176,19 +230,11 @@ def main() -> None:
                     run(
                         label,
                         url,
-                        messages=args.messages,
+                        messages=messages,
                         window=window,
                         sqlite_synchronous=sync,
                         rate=rate,
                     ).line(),
-                    flush=True,
-                )
-    if not args.skip_postgres:
-        for name, rate, window in runs:
-            with postgres(args.postgres) as url:
-                label = f"postgresql  {name}"
-                print(
-                    run(label, url, messages=args.messages, window=window, rate=rate).line(),
                     flush=True,
                 )
 

@@ -7,13 +7,14 @@ show them, and are never printed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import click
 from sqlalchemy import Connection
@@ -26,14 +27,18 @@ from smppd.store.accounts import (
     Account,
     AccountError,
     AccountSettings,
+    TrafficClass,
     add_account,
     get_account,
     list_accounts,
     remove_account,
     set_enabled,
     set_password,
+    update_settings,
     validate_password,
 )
+
+TRAFFIC_CLASS_CHOICE: Final = click.Choice(["transactional", "marketing"])
 
 
 @contextmanager
@@ -62,6 +67,10 @@ def _read_password(from_stdin: bool) -> str:
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     return password
+
+
+def _traffic_class(name: str) -> TrafficClass:
+    return "marketing" if name == "marketing" else "transactional"
 
 
 def _iso(seconds: float) -> str:
@@ -99,8 +108,20 @@ def account() -> None:
 @store_options
 @click.argument("system_id")
 @_password_stdin
-@click.option("--source", "sources", multiple=True, help="Allowed source address (repeatable).")
-@click.option("--allow-ip", "networks", multiple=True, help="Allowed network, CIDR (repeatable).")
+@click.option(
+    "--source",
+    "--allowed-source",
+    "sources",
+    multiple=True,
+    help="Allowed source address (repeatable); none = any.",
+)
+@click.option(
+    "--allow-ip",
+    "--ip-allow",
+    "networks",
+    multiple=True,
+    help="Allowed network, CIDR (repeatable); none = any.",
+)
 @click.option(
     "--max-binds", type=click.IntRange(min=0), default=DEFAULT_MAX_BINDS, show_default=True
 )
@@ -111,10 +132,14 @@ def account() -> None:
     show_default=True,
     help="Messages per second across all binds; 0 = no limit.",
 )
-@click.option("--route", default=None, help="Default route for this account's messages.")
+@click.option(
+    "--route", "--default-route", "route", default=None, help="Default route for its messages."
+)
 @click.option(
     "--traffic-class",
-    type=click.Choice(["transactional", "marketing"]),
+    "--class",
+    "traffic_class",
+    type=TRAFFIC_CLASS_CHOICE,
     default="transactional",
     show_default=True,
     help="What its messages are unless they say otherwise.",
@@ -139,7 +164,7 @@ def add_cmd(
             max_binds=max_binds,
             max_mps=max_mps,
             default_route=route,
-            traffic_class="marketing" if traffic_class == "marketing" else "transactional",
+            traffic_class=_traffic_class(traffic_class),
         )
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
@@ -230,3 +255,105 @@ def remove_cmd(settings: StoreSettings, system_id: str, yes: bool) -> None:
     with _transaction(settings) as conn:
         remove_account(conn, system_id)
     click.echo(f"account {system_id} removed")
+
+
+def _exclusive(values: tuple[str, ...], clear: bool, names: str) -> tuple[str, ...] | None:
+    """The new list from a repeatable option and its "any" flag; None = unchanged."""
+    if values and clear:
+        raise click.UsageError(f"{names} exclude each other")
+    if clear:
+        return ()
+    return values or None
+
+
+@account.command("set")
+@store_options
+@click.argument("system_id")
+@click.option(
+    "--allowed-source",
+    "sources",
+    multiple=True,
+    help="Allowed source address (repeatable); replaces the list.",
+)
+@click.option("--any-source", is_flag=True, help="Allow any source address.")
+@click.option(
+    "--ip-allow",
+    "networks",
+    multiple=True,
+    help="Allowed network, CIDR (repeatable); replaces the list.",
+)
+@click.option("--any-ip", is_flag=True, help="Allow binds from any address.")
+@click.option("--max-binds", type=click.IntRange(min=0), default=None)
+@click.option(
+    "--max-mps",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Messages per second across all binds; 0 = no limit.",
+)
+@click.option("--default-route", "route", default=None, help="Default route for its messages.")
+@click.option("--no-default-route", is_flag=True, help="Remove the default route.")
+@click.option(
+    "--class",
+    "traffic_class",
+    type=TRAFFIC_CLASS_CHOICE,
+    default=None,
+    help="What its messages are unless they say otherwise.",
+)
+def set_cmd(
+    *,
+    settings: StoreSettings,
+    system_id: str,
+    sources: tuple[str, ...],
+    any_source: bool,
+    networks: tuple[str, ...],
+    any_ip: bool,
+    max_binds: int | None,
+    max_mps: int | None,
+    route: str | None,
+    no_default_route: bool,
+    traffic_class: str | None,
+) -> None:
+    """Change an account's settings; what is not given stays as it is."""
+    changes: dict[str, Any] = {}
+    new_sources = _exclusive(sources, any_source, "--allowed-source and --any-source")
+    if new_sources is not None:
+        changes["allowed_sources"] = new_sources
+    new_networks = _exclusive(networks, any_ip, "--ip-allow and --any-ip")
+    if new_networks is not None:
+        changes["ip_allow"] = new_networks
+    if route is not None and no_default_route:
+        raise click.UsageError("--default-route and --no-default-route exclude each other")
+    if route is not None or no_default_route:
+        changes["default_route"] = route
+    if max_binds is not None:
+        changes["max_binds"] = max_binds
+    if max_mps is not None:
+        changes["max_mps"] = max_mps
+    if traffic_class is not None:
+        changes["traffic_class"] = _traffic_class(traffic_class)
+    if not changes:
+        raise click.UsageError("nothing to change: give at least one setting")
+    with _transaction(settings) as conn:
+        found = get_account(conn, system_id)
+        if found is None:
+            raise AccountError(f"no account {system_id!r}")
+        before = account_dict(found)
+        new_settings = dataclasses.replace(found.settings, **changes)
+        if new_settings != found.settings:
+            update_settings(conn, system_id, new_settings, time.time())
+    after = account_dict(dataclasses.replace(found, settings=new_settings))
+    changed = [
+        (key, before[key], after[key])
+        for key in before
+        if key not in ("created_at", "updated_at") and before[key] != after[key]
+    ]
+    if not changed:
+        click.echo(f"account {system_id}: nothing changed")
+    for key, old, new in changed:
+        click.echo(f"account {system_id}: {key} {_shown(old)} -> {_shown(new)}")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(value) if value else "any"
+    return "-" if value is None else str(value)

@@ -4,6 +4,13 @@ The store commands share two options: ``--config`` (the daemon's
 configuration, whose ``[store]`` section names the database) and
 ``--database-url``, which overrides it (and makes the configuration file
 unnecessary, e.g. to migrate a production database from a workstation).
+
+Only ``smppd db upgrade`` (and the daemon's start) creates or migrates a
+store. Every other command opens an existing store at this smppd's newest
+revision and refuses anything else, so a mistyped path creates nothing and a
+newer CLI never migrates a live daemon's database behind its back. Failures
+(an unusable URL, an unreachable server, a missing or out-of-date store) are
+one line naming the URL, password masked, and exit status 1.
 """
 
 from __future__ import annotations
@@ -16,13 +23,27 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import click
+from alembic.util import CommandError
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from smppd.config import ConfigError, load_config
-from smppd.store.engine import SqliteSynchronous, create_store_engine, is_sqlite
+from smppd.store.engine import SqliteSynchronous, create_store_engine
 from smppd.store.retention import DEFAULT_PURGE_BATCH, purge
-from smppd.store.schema import current_revision, head_revision, upgrade
+from smppd.store.schema import (
+    NoStore,
+    SchemaMismatch,
+    StoreUnreachable,
+    StoreUnusable,
+    current_revision,
+    describe_error,
+    head_revision,
+    known_revisions,
+    masked_url,
+    open_existing,
+    stored_revision,
+    upgrade,
+)
 
 CONFIG_ENV_VAR: Final = "SMPPD_CONFIG"
 DEFAULT_CONFIG_FILE: Final = "smppd.toml"
@@ -62,7 +83,17 @@ def store_options(func: F) -> F:
     )
     @functools.wraps(func)
     def wrapper(config_file: str, database_url: str | None, **kwargs: Any) -> Any:
-        return func(settings=load_settings(config_file, database_url), **kwargs)
+        settings = load_settings(config_file, database_url)
+        try:
+            return func(settings=settings, **kwargs)
+        except StoreUnusable as exc:
+            raise click.ClickException(str(exc)) from None
+        except (SQLAlchemyError, CommandError) as exc:
+            # The database failed after the store was opened (a server gone
+            # away, a lock held too long): one line, not the driver's traceback.
+            raise click.ClickException(
+                f"the store at {safe_url(settings.url)} failed: {describe_error(settings.url, exc)}"
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -88,20 +119,24 @@ def load_settings(config_file: str, database_url: str | None) -> StoreSettings:
 
 
 def safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    return masked_url(url)
 
 
 def open_engine(settings: StoreSettings) -> Engine:
-    """An engine on an up-to-date store; a SQLite store is created and migrated."""
-    engine = create_store_engine(settings.url, sqlite_synchronous=settings.sqlite_synchronous)
-    if is_sqlite(settings.url):
-        upgrade(engine)
-    elif current_revision(engine) != head_revision():
-        engine.dispose()
-        raise click.ClickException(
-            f"the store at {safe_url(settings.url)} is not up to date: run `smppd db upgrade`"
-        )
-    return engine
+    """An engine on the existing store, at this smppd's newest revision.
+
+    Never creates or migrates: a missing store, one at another revision or
+    an unreachable database raises :class:`~smppd.store.schema.StoreUnusable`,
+    which :func:`store_options` turns into one line and exit status 1.
+    """
+    return open_existing(settings.url, sqlite_synchronous=settings.sqlite_synchronous)
+
+
+def _engine_for_upgrade(settings: StoreSettings) -> Engine:
+    try:
+        return create_store_engine(settings.url, sqlite_synchronous=settings.sqlite_synchronous)
+    except (ArgumentError, ImportError) as exc:
+        raise StoreUnreachable(settings.url, "not a usable store URL:", exc) from None
 
 
 @click.group()
@@ -113,9 +148,14 @@ def db() -> None:
 @store_options
 def upgrade_cmd(settings: StoreSettings) -> None:
     """Create the store or migrate it to the newest schema."""
-    engine = create_store_engine(settings.url, sqlite_synchronous=settings.sqlite_synchronous)
     try:
-        before = current_revision(engine)
+        before = stored_revision(settings.url)
+    except NoStore:
+        before = None
+    if before is not None and before not in known_revisions():
+        raise SchemaMismatch(settings.url, before, head_revision(), known=False)
+    engine = _engine_for_upgrade(settings)
+    try:
         upgrade(engine)
         after = current_revision(engine)
     finally:
@@ -130,19 +170,40 @@ def upgrade_cmd(settings: StoreSettings) -> None:
 @store_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def current_cmd(settings: StoreSettings, as_json: bool) -> None:
-    """Show the store's schema revision and the newest one; exit 1 if behind."""
-    engine = create_store_engine(settings.url, sqlite_synchronous=settings.sqlite_synchronous)
-    try:
-        current = current_revision(engine)
-    finally:
-        engine.dispose()
+    """Show the store's schema revision and the newest one; exit 1 if none or behind.
+
+    Reads the revision without creating, migrating or otherwise changing the store.
+    """
     head = head_revision()
+    problem: StoreUnusable | None = None
+    try:
+        current = stored_revision(settings.url)
+    except NoStore as exc:
+        current, problem = None, exc
+    if problem is None:
+        if current is None:
+            problem = NoStore(settings.url)
+        elif current != head:
+            problem = SchemaMismatch(
+                settings.url, current, head, known=current in known_revisions()
+            )
     if as_json:
-        click.echo(json.dumps({"current": current, "head": head, "up_to_date": current == head}))
+        click.echo(
+            json.dumps(
+                {
+                    "url": safe_url(settings.url),
+                    "exists": current is not None,
+                    "current": current,
+                    "head": head,
+                    "up_to_date": current == head,
+                }
+            )
+        )
+    elif problem is None:
+        click.echo(f"{safe_url(settings.url)}: {current} (head {head}, up to date)")
     else:
-        state = "up to date" if current == head else "behind: run `smppd db upgrade`"
-        click.echo(f"{safe_url(settings.url)}: {current or 'empty'} (head {head}, {state})")
-    if current != head:
+        click.echo(str(problem))
+    if problem is not None:
         raise SystemExit(EXIT_FAILURE)
 
 
@@ -175,3 +236,7 @@ def purge_cmd(settings: StoreSettings, days: int | None, batch_size: int | None)
         f"purged {report.messages} messages, {report.inbound} inbound messages and "
         f"{report.fingerprints} fingerprints older than {retention} days"
     )
+    if report.held:
+        click.echo(
+            f"kept {report.held} finished messages whose receipts still wait for their application"
+        )

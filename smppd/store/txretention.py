@@ -91,10 +91,12 @@ class RetentionSchedule:
         self._running = None
         self.last_report = report
         log.info(
-            "retention purge: %d messages, %d inbound, %d fingerprints",
+            "retention purge: %d messages, %d inbound, %d fingerprints; "
+            "%d finished messages kept for receipts still owed",
             report.messages,
             report.inbound,
             report.fingerprints,
+            report.held,
         )
 
     def _failed(self, failure: object) -> None:

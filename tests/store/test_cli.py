@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,31 @@ def run(url: str, *args: str, stdin: str | None = None) -> tuple[int, str]:
 
 
 def test_db_upgrade_creates_a_fresh_sqlite_store_and_current_reports_it(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'new' / 'smppd.db'}"
+    path = tmp_path / "new" / "smppd.db"
+    url = f"sqlite:///{path}"
     code, out = run(url, "db", "current", "--json")
-    assert code == 1 and json.loads(out)["current"] is None
+    assert code == 1
+    assert json.loads(out) == {
+        "url": url,
+        "exists": False,
+        "current": None,
+        "head": "0001",
+        "up_to_date": False,
+    }
+    assert not path.parent.exists()
     code, out = run(url, "db", "upgrade")
     assert code == 0 and "empty -> 0001" in out
     code, out = run(url, "db", "current", "--json")
-    assert code == 0 and json.loads(out) == {"current": "0001", "head": "0001", "up_to_date": True}
+    assert code == 0
+    assert json.loads(out) == {
+        "url": url,
+        "exists": True,
+        "current": "0001",
+        "head": "0001",
+        "up_to_date": True,
+    }
+    code, out = run(url, "db", "current")
+    assert (code, out) == (0, f"{url}: 0001 (head 0001, up to date)\n")
 
 
 def test_the_store_url_comes_from_the_configuration_file(tmp_path: Path) -> None:
@@ -174,3 +193,158 @@ def test_db_purge_removes_old_finished_messages(
         Transition(key, State.CANCELLED, 1_000_000_000.0).apply(conn)
     code, out = run(store_url, "db", "purge", "--days", "30")
     assert code == 0 and "purged 1 messages" in out
+
+
+# ---------------------------------------------------------------- account set
+
+
+def _add_acme(url: str) -> None:
+    code, out = run(
+        url,
+        "account",
+        "add",
+        "acme",
+        "--password-stdin",
+        "--source",
+        "ACME",
+        "--allow-ip",
+        "127.0.0.0/8",
+        "--route",
+        "eu",
+        stdin="Pa55word\n",
+    )
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "value", "printed"),
+    [
+        (
+            ("--allowed-source", "ACME", "--allowed-source", "ACME-2"),
+            "allowed_sources",
+            ["ACME", "ACME-2"],
+            "allowed_sources ACME -> ACME, ACME-2",
+        ),
+        (("--any-source",), "allowed_sources", [], "allowed_sources ACME -> any"),
+        (("--ip-allow", "::1/128"), "ip_allow", ["::1/128"], "ip_allow 127.0.0.0/8 -> ::1/128"),
+        (("--any-ip",), "ip_allow", [], "ip_allow 127.0.0.0/8 -> any"),
+        (("--max-binds", "1"), "max_binds", 1, "max_binds 4 -> 1"),
+        (("--max-mps", "50"), "max_mps", 50, "max_mps 0 -> 50"),
+        (("--default-route", "us"), "default_route", "us", "default_route eu -> us"),
+        (("--no-default-route",), "default_route", None, "default_route eu -> -"),
+        (
+            ("--class", "marketing"),
+            "traffic_class",
+            "marketing",
+            "traffic_class transactional -> marketing",
+        ),
+    ],
+)
+def test_account_set_changes_one_setting_and_says_what_changed(
+    store_url: str, args: tuple[str, ...], field: str, value: object, printed: str
+) -> None:
+    _add_acme(store_url)
+    before = json.loads(run(store_url, "account", "show", "acme", "--json")[1])
+    code, out = run(store_url, "account", "set", "acme", *args)
+    assert code == 0, out
+    assert out == f"account acme: {printed}\n"
+    after = json.loads(run(store_url, "account", "show", "acme", "--json")[1])
+    assert after[field] == value
+    untouched = {k for k in before if k not in (field, "updated_at")}
+    assert {k: after[k] for k in untouched} == {k: before[k] for k in untouched}
+
+
+def test_account_set_changes_several_settings_at_once(store_url: str) -> None:
+    _add_acme(store_url)
+    code, out = run(store_url, "account", "set", "acme", "--max-binds", "2", "--class", "marketing")
+    assert code == 0, out
+    assert out.splitlines() == [
+        "account acme: max_binds 4 -> 2",
+        "account acme: traffic_class transactional -> marketing",
+    ]
+
+
+def test_account_set_to_the_same_values_says_nothing_changed(store_url: str) -> None:
+    _add_acme(store_url)
+    code, out = run(store_url, "account", "set", "acme", "--max-binds", "4")
+    assert (code, out) == (0, "account acme: nothing changed\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("--allowed-source", "X", "--any-source"),
+        ("--ip-allow", "10.0.0.0/8", "--any-ip"),
+        ("--default-route", "us", "--no-default-route"),
+        ("--max-binds", "-1"),
+        ("--class", "bulk"),
+    ],
+    ids=["nothing", "source-and-any", "ip-and-any", "route-and-none", "negative", "bad-class"],
+)
+def test_account_set_refuses_contradictory_or_missing_options(
+    store_url: str, args: tuple[str, ...]
+) -> None:
+    _add_acme(store_url)
+    before = run(store_url, "account", "show", "acme", "--json")[1]
+    code, _ = run(store_url, "account", "set", "acme", *args)
+    assert code == 2  # a usage error
+    assert run(store_url, "account", "show", "acme", "--json")[1] == before
+
+
+def test_account_set_refuses_an_invalid_network_and_changes_nothing(store_url: str) -> None:
+    _add_acme(store_url)
+    before = run(store_url, "account", "show", "acme", "--json")[1]
+    code, out = run(
+        store_url, "account", "set", "acme", "--max-binds", "1", "--ip-allow", "10.0.0.300/8"
+    )
+    assert code == 1 and "not a CIDR network: '10.0.0.300/8'" in out
+    assert run(store_url, "account", "show", "acme", "--json")[1] == before
+
+
+def test_account_set_on_an_unknown_account_is_reported(store_url: str) -> None:
+    code, out = run(store_url, "account", "set", "ghost", "--max-binds", "1")
+    assert code == 1 and "no account 'ghost'" in out
+
+
+def test_db_purge_keeps_and_counts_messages_whose_receipts_still_wait(
+    store_url: str, engine: Engine, ids: MessageIdGenerator
+) -> None:
+    finished = time.time() - 2 * 86_400  # the receipt is held 72 h
+    key = ids.new(finished)
+    accept(engine, new_message(key, registered_delivery=1), finished)
+    with engine.begin() as conn:
+        Transition(key, State.CANCELLED, finished).apply(conn)
+    code, out = run(store_url, "db", "purge", "--days", "1")
+    assert code == 0, out
+    assert out.splitlines() == [
+        "purged 0 messages, 0 inbound messages and 0 fingerprints older than 1 days",
+        "kept 1 finished messages whose receipts still wait for their application",
+    ]
+
+
+def test_account_add_takes_the_same_option_names_as_account_set(store_url: str) -> None:
+    code, out = run(
+        store_url,
+        "account",
+        "add",
+        "acme",
+        "--password-stdin",
+        "--allowed-source",
+        "ACME",
+        "--ip-allow",
+        "127.0.0.0/8",
+        "--default-route",
+        "eu",
+        "--class",
+        "marketing",
+        stdin="Pa55word\n",
+    )
+    assert code == 0, out
+    shown = json.loads(run(store_url, "account", "show", "acme", "--json")[1])
+    assert (
+        shown["allowed_sources"],
+        shown["ip_allow"],
+        shown["default_route"],
+        shown["traffic_class"],
+    ) == (["ACME"], ["127.0.0.0/8"], "eu", "marketing")

@@ -3,9 +3,12 @@ in small batches; nothing unfinished is ever purged."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import Engine
 
+from smppd.store.appops import DropOwed
 from smppd.store.ids import MessageIdGenerator
 from smppd.store.lifecycle import State
 from smppd.store.ops import InboundMessage, MarkForwarded, SeenInbound, StoreInbound, Transition
@@ -82,3 +85,111 @@ def test_forwarded_inbound_and_old_fingerprints_are_purged(engine: Engine) -> No
 def test_a_batch_size_below_one_is_refused(engine: Engine) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         purge(engine, NOW, 30, batch_size=0)
+
+
+# ---------------------------------------------------------------- what is still owed
+
+
+def _finish_with_receipt(engine: Engine, key: str, finished: float) -> int:
+    """A message that failed at ``finished`` and owes its application a receipt."""
+    _finish(engine, key, finished)
+    (row_id,) = _rows(engine, f"SELECT id FROM receipts WHERE message_id = '{key}'")[0]
+    assert isinstance(row_id, int)
+    return row_id
+
+
+def test_a_receipt_still_inside_its_hold_keeps_its_message_past_retention(
+    engine: Engine, ids: MessageIdGenerator
+) -> None:
+    key = ids.new(NOW)
+    _finish_with_receipt(engine, key, NOW - 2 * DAY)  # held until NOW + 1 day
+    report = purge(engine, NOW, 1, sleep=lambda _: None)
+    assert (report.messages, report.held) == (0, 1)
+    assert count(engine, f"SELECT count(*) FROM receipts WHERE message_id = '{key}'") == 1
+    assert count(engine, f"SELECT count(*) FROM message_parts WHERE message_id = '{key}'") == 2
+    assert count(engine, "SELECT count(*) FROM messages") == 1
+
+
+def _forward(engine: Engine, row_id: int, at: float) -> None:
+    with engine.begin() as conn:
+        MarkForwarded("receipt", row_id, at).apply(conn)
+
+
+def _drop(engine: Engine, row_id: int, at: float) -> None:
+    with engine.begin() as conn:
+        DropOwed("receipt", row_id, at).apply(conn)
+
+
+@pytest.mark.parametrize(
+    ("settle", "purged"),
+    [
+        pytest.param(None, False, id="waiting-inside-hold"),
+        pytest.param(_forward, True, id="forwarded"),
+        pytest.param(_drop, True, id="dropped"),
+    ],
+)
+def test_a_message_is_purged_once_its_receipt_is_settled(
+    engine: Engine,
+    ids: MessageIdGenerator,
+    settle: Callable[[Engine, int, float], None] | None,
+    purged: bool,
+) -> None:
+    key = ids.new(NOW)
+    row_id = _finish_with_receipt(engine, key, NOW - 2 * DAY)
+    if settle is not None:
+        settle(engine, row_id, NOW - 2 * DAY + 60)
+    assert purge(engine, NOW, 1, sleep=lambda _: None).messages == (1 if purged else 0)
+    assert count(engine, f"SELECT count(*) FROM receipts WHERE message_id = '{key}'") == (
+        0 if purged else 1
+    )
+
+
+def test_a_receipt_whose_hold_ran_out_no_longer_keeps_its_message(
+    engine: Engine, ids: MessageIdGenerator
+) -> None:
+    key = ids.new(NOW)
+    _finish_with_receipt(engine, key, NOW - 4 * DAY)  # hold ended NOW - 1 day, never dropped
+    report = purge(engine, NOW, 1, sleep=lambda _: None)
+    assert (report.messages, report.held) == (1, 0)
+    assert count(engine, "SELECT count(*) FROM receipts") == 0
+
+
+def test_held_messages_do_not_stop_the_purge_of_later_ones(
+    engine: Engine, ids: MessageIdGenerator
+) -> None:
+    # The oldest finished messages still owe receipts: each batch must move
+    # past them instead of finding them again and stopping.
+    held = [ids.new(NOW) for _ in range(5)]
+    for key in held:
+        _finish_with_receipt(engine, key, NOW - 2 * DAY)
+    settled = [ids.new(NOW) for _ in range(7)]
+    for key in settled:
+        _forward(engine, _finish_with_receipt(engine, key, NOW - 2 * DAY + 10), NOW - DAY - 60)
+    report = purge(engine, NOW, 1, batch_size=2, sleep=lambda _: None)
+    assert (report.messages, report.held) == (7, 5)
+    assert {r for (r,) in _rows(engine, "SELECT id FROM messages")} == set(held)
+
+
+def _inbound(engine: Engine, fingerprint: str, received: float, expires: float | None) -> int:
+    mo = InboundMessage(
+        account="a", connector="c", source_addr="1", dest_addr="2", payload=b"", expires_at=expires
+    )
+    with engine.begin() as conn:
+        row_id = StoreInbound(mo, fingerprint, received).apply(conn)
+    assert row_id is not None
+    return row_id
+
+
+def test_inbound_messages_still_owed_to_their_application_are_never_purged(
+    engine: Engine,
+) -> None:
+    received = NOW - 40 * DAY
+    inside_hold = _inbound(engine, "fp-held", received, NOW + DAY)
+    no_expiry = _inbound(engine, "fp-forever", received, None)
+    _inbound(engine, "fp-long-expired", received, NOW - 31 * DAY)
+    _inbound(engine, "fp-just-expired", received, NOW - DAY)
+    report = purge(engine, NOW, 30, sleep=lambda _: None)
+    assert report.inbound == 1  # only the one whose hold ended over 30 days ago
+    left = {r for (r,) in _rows(engine, "SELECT id FROM inbound_messages")}
+    assert {inside_hold, no_expiry} <= left
+    assert len(left) == 3
