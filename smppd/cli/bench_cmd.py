@@ -40,12 +40,12 @@ from smppd.bench.loadgen import (
 from smppd.bench.report import format_progress, format_report, to_json_text
 from smppd.bench.rss import DEFAULT_WATCH_INTERVAL, RssSeries, read_vm_rss
 from smppd.bench.verify import ControlError, SimControl, SubmitLedger, Verdict, verify
+from smppd.cli._bind import (
+    MAX_PASSWORD_LENGTH,
+    bind_options,
+)
 from smppd.protocol import SmppProtocol
 
-DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 2775
-DEFAULT_PASSWORD_ENV: Final = "SMPPD_PASSWORD"
-SYSTEM_ID_ENV: Final = "SMPPD_SYSTEM_ID"
 #: Messages sent when neither --messages nor --duration is given.
 DEFAULT_MESSAGES: Final = 10_000
 #: Seconds to open the TCP connection of a bind.
@@ -54,8 +54,6 @@ CONNECT_TIMEOUT: Final = 10.0
 #: the receipts did not already prove they arrived.
 VERIFY_SETTLE: Final = 10.0
 #: SMPP 3.4 §4.1: system_id is at most 15 characters, password 8.
-MAX_SYSTEM_ID_LENGTH: Final = 15
-MAX_PASSWORD_LENGTH: Final = 8
 #: Octets of randomness in the run id that prefixes every tag.
 RUN_ID_OCTETS: Final = 3
 
@@ -82,12 +80,6 @@ def _parse_rate(ctx: click.Context, param: click.Parameter, value: str) -> float
     return rate
 
 
-def _check_system_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not value or len(value) > MAX_SYSTEM_ID_LENGTH or not value.isascii():
-        raise click.BadParameter(f"1 to {MAX_SYSTEM_ID_LENGTH} ASCII characters (SMPP 3.4)")
-    return value
-
-
 def _check_control(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
@@ -103,22 +95,10 @@ def _text_kind(value: str) -> tuple[TextKind, str]:
 
 
 @click.command()
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="The SMPP server's address.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--system-id",
-    required=True,
-    envvar=SYSTEM_ID_ENV,
-    show_envvar=True,
-    callback=_check_system_id,
-    help="The account to bind as.",
-)
-@click.option(
-    "--password-env",
-    default=DEFAULT_PASSWORD_ENV,
-    show_default=True,
-    metavar="VAR",
-    help="Environment variable holding the password (empty when unset).",
+@bind_options(
+    server="The SMPP server's address.",
+    account='The account to bind as.',
+    password='Environment variable holding the password (empty when unset).',
 )
 @click.option("--binds", default=DEFAULT_BINDS, show_default=True, type=click.IntRange(min=1))
 @click.option(

@@ -51,6 +51,11 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
 
+from smppd.cli._bind import (
+    DEFAULT_PASSWORD_ENV,
+    MAX_PASSWORD_LENGTH,
+    bind_options,
+)
 from smppd.receipt import IdBase, Receipt, ReceiptError, id_keys, parse_receipt
 from smppd.smpp.constants import CommandStatus, MessageState, Npi, RegisteredDelivery, Ton
 from smppd.smpp.helpers import is_delivery_receipt, is_intermediate_notification
@@ -81,10 +86,6 @@ EXIT_TIMEOUT: Final = 2
 EXIT_UNREACHABLE: Final = 3
 EXIT_USAGE: Final = 64  # EX_USAGE, sysexits.h
 
-DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 2775
-DEFAULT_PASSWORD_ENV: Final = "SMPPD_PASSWORD"
-SYSTEM_ID_ENV: Final = "SMPPD_SYSTEM_ID"
 DEFAULT_TIMEOUT: Final = 60.0
 MAX_TIMEOUT: Final = 86_400.0
 #: A line quiet this long gets an enquire_link, so the gateway's inactivity
@@ -96,8 +97,6 @@ PDU_READ_TIMEOUT: Final = 10.0
 UNBIND_TIMEOUT: Final = 5.0
 # SMPP 3.4 §4.1: system_id is a C-Octet String of 16, password of 9, and
 # addresses of 21 (source/destination in submit_sm), NUL included.
-MAX_SYSTEM_ID_LENGTH: Final = 15
-MAX_PASSWORD_LENGTH: Final = 8
 MAX_ADDRESS_LENGTH: Final = 20
 #: GSM 03.40 alphanumeric senders: 11 characters.
 MAX_ALPHANUMERIC_SENDER: Final = 11
@@ -671,12 +670,6 @@ def _address_option(source: bool) -> Callable[[click.Context, click.Parameter, s
     return convert
 
 
-def _check_system_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not value or len(value) > MAX_SYSTEM_ID_LENGTH or not value.isascii():
-        raise click.BadParameter(f"1 to {MAX_SYSTEM_ID_LENGTH} ASCII characters (SMPP 3.4)")
-    return value
-
-
 @click.command(cls=_SendCommand)
 @click.option(
     "--to",
@@ -694,22 +687,10 @@ def _check_system_id(ctx: click.Context, param: click.Parameter, value: str) -> 
     metavar="SENDER",
     help="Sender: a number or up to 11 characters of text (default: the gateway's).",
 )
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="The gateway's address.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--system-id",
-    required=True,
-    envvar=SYSTEM_ID_ENV,
-    show_envvar=True,
-    callback=_check_system_id,
-    help="The application account to bind as.",
-)
-@click.option(
-    "--password-env",
-    default=DEFAULT_PASSWORD_ENV,
-    show_default=True,
-    metavar="VAR",
-    help="Environment variable holding the password (asked for on a terminal if unset).",
+@bind_options(
+    server="The gateway's address.",
+    account='The application account to bind as.',
+    password='Environment variable holding the password (asked for on a terminal if unset).',
 )
 @click.option(
     "--long",
