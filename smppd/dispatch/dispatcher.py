@@ -232,6 +232,10 @@ class Dispatcher:
         self._first_scan = True
         self._accepted_parts: list[PartAccepted] = []
         self._flush_call: DelayedCall | None = None
+        # Message ids handed over in this reactor turn, claimed together at its end
+        # (a dict keeps their order and drops repeats).
+        self._handed: dict[str, None] = {}
+        self._take_call: DelayedCall | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -250,6 +254,12 @@ class Dispatcher:
         """Stop sending and give every claimed message back to the store's queue."""
         self._running = False
         self._flush_accepted()
+        if self._take_call is not None and self._take_call.active():
+            self._take_call.cancel()
+        self._take_call = None
+        # Never claimed: they stay ``accepted`` in the store, where a due scan
+        # finds them once their hand-off is overdue.
+        self._handed.clear()
         for timer in (self._scan_timer, *self._pump_timers.values()):
             if timer is not None and timer.active():
                 timer.cancel()
@@ -272,13 +282,30 @@ class Dispatcher:
             return  # the due scan finds them after the next start
         # Beyond the memory bound, messages stay ``accepted`` in the store and a
         # due scan takes them once their hand-off is ACCEPTED_GRACE_SECONDS old.
-        room = self.settings.max_in_memory - len(self._jobs)
-        ids = tuple(a.message_id for a in messages if a.message_id not in self._jobs)[
-            : max(room, 0)
-        ]
-        if ids:
-            now = self._clock.seconds()
-            self._claim(TakeMessages(ids, now, now + self.settings.lease))
+        handed = self._handed
+        room = self.settings.max_in_memory - len(self._jobs) - len(handed)
+        jobs = self._jobs
+        for a in messages:
+            if room <= 0:
+                break
+            mid = a.message_id
+            if mid not in jobs and mid not in handed:
+                handed[mid] = None
+                room -= 1
+        if handed and self._take_call is None:
+            # One claim for every message committed in this reactor turn: a
+            # commit's callbacks all run in one turn, so a group commit of N
+            # messages becomes one TakeMessages instead of N.
+            self._take_call = self._clock.callLater(0, self._take_handed)
+
+    def _take_handed(self) -> None:
+        self._take_call = None
+        if not self._handed or not self._running:
+            self._handed.clear()
+            return
+        ids, self._handed = tuple(self._handed), {}
+        now = self._clock.seconds()
+        self._claim(TakeMessages(ids, now, now + self.settings.lease))
 
     def cancelled(self, message_id: str) -> None:
         job = self._jobs.get(message_id)

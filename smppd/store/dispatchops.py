@@ -111,74 +111,110 @@ class Taken:
     expired: tuple[tuple[str, str], ...]  # (id, account): validity passed, receipt made
 
 
+# Columns _take reads, in the order of :class:`Outgoing`'s fields, then the
+# two it decides with.
+_TAKE_COLUMNS: Final = (
+    "id",
+    "account",
+    "route",
+    "connector",
+    "source_addr",
+    "source_ton",
+    "source_npi",
+    "dest_addr",
+    "dest_ton",
+    "dest_npi",
+    "data_coding",
+    "esm_class",
+    "protocol_id",
+    "priority",
+    "validity_at",
+    "text",
+    "payload",
+    "part_count",
+    "attempts",
+    "state",
+    "schedule_at",
+)
+_TAKE_SQL: Final = (
+    f"SELECT {', '.join(_TAKE_COLUMNS)} FROM messages"
+    " WHERE state IN ({ph}, {ph}, {ph}) AND id IN ({marks})"
+)
+_TAKE_STATES: Final = (State.ACCEPTED.value, State.QUEUED.value, State.SCHEDULED.value)
+
+
 def _take(conn: Connection, ids: Sequence[str], now: float, lease_until: float) -> Taken:
-    c = m.messages.c
-    rows = conn.execute(
-        select(m.messages).where(
-            c.id.in_(ids),
-            c.state.in_([State.ACCEPTED.value, State.QUEUED.value, State.SCHEDULED.value]),
-        )
-    ).all()
+    # Every message an application submits is claimed through here, so the
+    # reads and writes are driver-level statements over plain tuples.
+    ph = _placeholder(conn)
+    rows: list[Any] = []
+    for chunk in _chunks(ids):
+        rows += conn.exec_driver_sql(
+            _TAKE_SQL.format(ph=ph, marks=_marks(ph, len(chunk))), (*_TAKE_STATES, *chunk)
+        ).all()
     at = ms(now)
     expired: list[tuple[str, str]] = []
     scheduled: list[tuple[str, float]] = []
     by_state: dict[str, list[str]] = {}
     taken: list[Any] = []
+    queued = State.QUEUED.value
+    accepted = State.ACCEPTED.value
     for row in rows:
-        if row.validity_at is not None and row.validity_at <= at:
-            move_message(conn, row.id, State.EXPIRED, now, detail="validity period passed")
-            expired.append((row.id, row.account))
+        row_id, validity_at, state, schedule_at = row[0], row[14], row[19], row[20]
+        if validity_at is not None and validity_at <= at:
+            move_message(conn, row_id, State.EXPIRED, now, detail="validity period passed")
+            expired.append((row_id, row[1]))
             continue
-        if row.state != State.QUEUED.value and row.schedule_at is not None and row.schedule_at > at:
-            if row.state == State.ACCEPTED.value:
-                move_message(
-                    conn, row.id, State.SCHEDULED, now, next_attempt_at=row.schedule_at / 1000
-                )
-            scheduled.append((row.id, row.schedule_at / 1000))
+        if state != queued and schedule_at is not None and schedule_at > at:
+            if state == accepted:
+                move_message(conn, row_id, State.SCHEDULED, now, next_attempt_at=schedule_at / 1000)
+            scheduled.append((row_id, schedule_at / 1000))
             continue
-        by_state.setdefault(row.state, []).append(row.id)
+        by_state.setdefault(state, []).append(row_id)
         taken.append(row)
     for state, state_ids in by_state.items():
-        if state == State.QUEUED.value:
-            conn.execute(
-                update(m.messages)
-                .where(c.id.in_(state_ids), c.state == State.QUEUED.value)
-                .values(next_attempt_at=ms(lease_until), updated_at=at)
-            )
+        if state == queued:
+            for chunk in _chunks(state_ids):
+                conn.exec_driver_sql(
+                    f"UPDATE messages SET next_attempt_at = {ph}, updated_at = {ph}"
+                    f" WHERE state = {ph} AND id IN ({_marks(ph, len(chunk))})",
+                    (ms(lease_until), at, queued, *chunk),
+                )
         else:
             move_many(conn, state_ids, State(state), State.QUEUED, now, next_attempt_at=lease_until)
     if not taken:
         return Taken((), tuple(scheduled), tuple(expired))
-    p = m.message_parts.c
     pending: dict[str, list[OutgoingPart]] = {}
-    for part in conn.execute(
-        select(p.message_id, p.part_no, p.payload)
-        .where(p.message_id.in_([r.id for r in taken]), p.carrier_message_id.is_(None))
-        .order_by(p.message_id, p.part_no)
-    ):
-        pending.setdefault(part.message_id, []).append(OutgoingPart(part.part_no, part.payload))
+    for chunk in _chunks([r[0] for r in taken]):
+        for message_id, part_no, payload in conn.exec_driver_sql(
+            "SELECT message_id, part_no, payload FROM message_parts"
+            f" WHERE carrier_message_id IS NULL AND message_id IN ({_marks(ph, len(chunk))})"
+            " ORDER BY message_id, part_no",
+            tuple(chunk),
+        ):
+            pending.setdefault(message_id, []).append(OutgoingPart(part_no, payload))
     messages = tuple(
         Outgoing(
-            id=r.id,
-            account=r.account,
-            route=r.route,
-            connector=r.connector,
-            source_addr=r.source_addr,
-            source_ton=r.source_ton,
-            source_npi=r.source_npi,
-            dest_addr=r.dest_addr,
-            dest_ton=r.dest_ton,
-            dest_npi=r.dest_npi,
-            data_coding=r.data_coding,
-            esm_class=r.esm_class,
-            protocol_id=r.protocol_id,
-            priority=r.priority,
-            validity_at=None if r.validity_at is None else r.validity_at / 1000,
-            text=r.text,
-            payload=r.payload,
-            part_count=r.part_count,
-            attempts=r.attempts,
-            pending=tuple(pending.get(r.id, ())),
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13],
+            None if r[14] is None else r[14] / 1000,
+            r[15],
+            r[16],
+            r[17],
+            r[18],
+            tuple(pending.get(r[0], ())),
         )
         for r in taken
     )

@@ -168,30 +168,35 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         get, get_nowait = self._queue.get, self._queue.get_nowait
+        max_batch, sleep = self._max_batch, time.sleep
         stopping = False
         while not stopping:
             first = get()
             if first is _STOP:
                 break
             assert isinstance(first, _Item)
-            batch = [first]
+            batch: list[_Item] = [first]
             deadline = time.monotonic() + self._interval
-            while len(batch) < self._max_batch:
-                try:
-                    item = get_nowait()
-                except queue.Empty:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
+            while True:
+                while len(batch) < max_batch:
                     try:
-                        item = get(timeout=remaining)
+                        item = get_nowait()
                     except queue.Empty:
                         break
-                if item is _STOP:
-                    stopping = True
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    assert isinstance(item, _Item)
+                    batch.append(item)
+                if stopping or len(batch) >= max_batch:
                     break
-                assert isinstance(item, _Item)
-                batch.append(item)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                # Sleep through the rest of the interval and then take everything
+                # that arrived, rather than waking (and taking the GIL from the
+                # reactor) once per submitted operation.
+                sleep(remaining)
             self._commit(batch)
         # stop() was called: submit() refuses new work, so what is left is finite.
         rest: list[_Item] = []
