@@ -179,3 +179,30 @@ def test_an_inbound_message_is_forwarded_once(engine: Engine) -> None:
     assert isinstance(row_id, int)
     assert _apply(engine, MarkForwarded("inbound", row_id, NOW + 1)) is True
     assert _apply(engine, MarkForwarded("inbound", row_id, NOW + 2)) is False
+
+
+def test_in_one_commit_the_first_acknowledgement_of_a_row_wins(engine: Engine) -> None:
+    # Under load one commit carries many deliver_sm_resp acknowledgements,
+    # applied together: a row acknowledged twice in it (a resent deliver_sm
+    # answered twice) is forwarded once, at the first acknowledgement's time.
+    rows = []
+    for n in range(2):
+        mo = InboundMessage(
+            account="acme", connector="c", source_addr="1", dest_addr="2", payload=b"hi"
+        )
+        row_id = _apply(engine, StoreInbound(mo, f"fp-{n}", NOW))
+        assert isinstance(row_id, int)
+        rows.append(row_id)
+    first, second = rows
+    ops = [
+        MarkForwarded("inbound", first, NOW + 1),
+        MarkForwarded("inbound", first, NOW + 2),
+        MarkForwarded("inbound", second, NOW + 3),
+    ]
+    with engine.begin() as conn:
+        assert MarkForwarded.apply_many(conn, ops) == [True, False, True]
+    assert count(engine, f"SELECT forwarded_at FROM inbound_messages WHERE id = {first}") == (
+        NOW + 1
+    ) * 1000
+    with engine.begin() as conn:
+        assert MarkForwarded.apply_many(conn, ops[:1]) == [False]
