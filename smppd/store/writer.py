@@ -38,7 +38,10 @@ from smppd.store.ops import WriteOp
 
 T = TypeVar("T")
 
-DEFAULT_COMMIT_INTERVAL: Final = 0.002
+# How long the first write of a group waits for company. 1 ms against 2 ms,
+# same run, bench/store.py at 10,000 msg/s offered on SQLite (synchronous=full):
+# commit wait p99 12-13 ms against 20-21 ms, with the same throughput flat out.
+DEFAULT_COMMIT_INTERVAL: Final = 0.001
 DEFAULT_MAX_BATCH: Final = 2000
 # Operations waiting for the writer before submit() refuses (back-pressure).
 DEFAULT_MAX_PENDING: Final = 100_000

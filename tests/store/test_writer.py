@@ -215,3 +215,12 @@ def test_writes_queued_before_the_writer_started_are_committed_by_stop(
     writer.submit(AcceptMessage(new_message(key), NOW), outcomes.callback(key))
     writer.stop()
     assert outcomes.results == {key: (key, None)}
+
+
+def test_the_configuration_default_commit_interval_is_the_writers() -> None:
+    # Two constants because loading the configuration must not import the
+    # store; they must still agree.
+    from smppd.config._models import DEFAULT_COMMIT_INTERVAL_MS
+    from smppd.store.writer import DEFAULT_COMMIT_INTERVAL
+
+    assert DEFAULT_COMMIT_INTERVAL_MS == DEFAULT_COMMIT_INTERVAL * 1000
