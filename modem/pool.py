@@ -140,9 +140,20 @@ class ModemPoolSettings:
     report_window: float = DEFAULT_REPORT_WINDOW
     state_path: Path | None = None
     timings: DriverTimings = field(default=DEFAULT_TIMINGS)
+    # The connector's whole text policy (national tables, transliteration,
+    # maximum parts); None: the defaults with ``long_message``.
+    text_policy: TextPolicy | None = None
+    # Ask the network for status reports (receipts) when the application
+    # asked for one; off for SIM plans that charge for them.
+    status_reports: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modems", tuple(self.modems))
+        if self.text_policy is not None and self.text_policy.long_message != self.long_message:
+            raise ValueError(
+                f"modem pool {self.name}: the text policy's long-message mode is not"
+                f" {LongMessageMode(self.long_message).value}"
+            )
         if not self.modems:
             raise ValueError(f"modem pool {self.name}: no modems")
         names = [m.name for m in self.modems]
@@ -184,7 +195,7 @@ def _destination(address: SmppAddress) -> Address:
     return Address(digits, TypeOfNumber.UNKNOWN)
 
 
-def submit_pdu(part: OutboundPart, now: float) -> EncodedPdu:
+def submit_pdu(part: OutboundPart, now: float, *, status_reports: bool = True) -> EncodedPdu:
     """The SMSC field + SMS-SUBMIT for one part; ``now`` (Unix seconds) turns the
     absolute validity into a relative one. Raises ``ValueError`` for a part a
     modem cannot send (an address or coding with no GSM form, too long)."""
@@ -208,7 +219,8 @@ def submit_pdu(part: OutboundPart, now: float) -> EncodedPdu:
     submit = SmsSubmit(
         destination,
         build_user_data(body, dcs, header),
-        status_report_request=bool(part.registered_delivery & _SMSC_DELIVERY_RECEIPT),
+        status_report_request=status_reports
+        and bool(part.registered_delivery & _SMSC_DELIVERY_RECEIPT),
         validity=validity,
         pid=part.protocol_id & 0xFF,
     )
@@ -310,7 +322,7 @@ class ModemPool:
     ) -> None:
         self.settings = settings
         self.name = settings.name
-        self.text_policy = TextPolicy(long_message=settings.long_message)
+        self.text_policy = settings.text_policy or TextPolicy(long_message=settings.long_message)
         self._reactor = reactor
         self._sink = sink
         self.drivers: dict[str, ModemDriver] = {
@@ -368,7 +380,7 @@ class ModemPool:
     def submit(self, part: OutboundPart) -> Deferred[SubmitOutcome]:
         now = self._reactor.seconds()
         try:
-            encoded = submit_pdu(part, now)
+            encoded = submit_pdu(part, now, status_reports=self.settings.status_reports)
         except ValueError as exc:
             return succeed(
                 SubmitOutcome(

@@ -848,3 +848,25 @@ def test_check_of_the_production_example_shows_its_modems_and_no_pin(tmp_path: P
     assert all("PIN given" in row and row.endswith("in se-modems") for row in modems)
     assert "  connector se-modems: modem pool of usb1, usb2 (status reports requested)" in out
     assert "transactional-se: any account, to SE, transactional -> carrier-a; then" in out
+
+
+def test_a_pool_gets_its_connectors_whole_text_policy_and_report_setting(
+    tmp_path: Path,
+) -> None:
+    cfg = load(
+        modem()
+        + pool(
+            "status_reports = false",
+            "max_parts = 4",
+            'national_languages = ["turkish"]',
+            "transliterate = true",
+        ),
+        tmp_path,
+    )
+    (settings,) = modem_pool_settings(cfg)
+    assert settings.status_reports is False
+    assert settings.text_policy == cfg.connector("gsm").text_policy()
+    assert settings.text_policy is not None
+    assert settings.text_policy.max_parts == 4
+    assert settings.text_policy.national_languages == ("turkish",)
+    assert settings.text_policy.transliterate

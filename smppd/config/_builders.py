@@ -110,6 +110,8 @@ def modem_pool_settings(cfg: Config) -> tuple[ModemPoolSettings, ...]:
             window=pool.window,
             report_window=pool.report_window,
             state_path=state_dir / state_file(pool),
+            text_policy=pool.text_policy(),
+            status_reports=pool.status_reports,
         )
         for pool in pools
     )

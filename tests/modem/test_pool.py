@@ -430,3 +430,11 @@ def test_pool_is_down_until_a_modem_is_ready_and_says_so(
     assert rig.pool.capacity() == 0
     assert spin(lambda: rig.pool.up)
     assert rig.sink.states and rig.sink.states[-1][0] is True
+
+
+def test_a_pool_without_status_reports_asks_the_network_for_none() -> None:
+    part = part_of("y" * 20)
+    assert part.registered_delivery & 0x03
+    submit = decode_pdu(submit_pdu(part, 0.0, status_reports=False).pdu, stat=2)
+    assert isinstance(submit, SmsSubmit)
+    assert not submit.status_report_request
