@@ -38,10 +38,25 @@ messages only after the sink's Deferred fired.
 
 Every :data:`STATE_INTERVAL` seconds the pool writes its modems' state to a
 JSON file (:data:`STATE_FILE_NAME` in the state directory), which ``smppd
-modem list`` reads. The daily counters are in that file too and are read
-back at start, so a restart on the same day keeps counting where it was.
-Status reports for parts sent before a restart find no match and are
-dropped (logged), since the TP-MR table lives in memory.
+modem list`` reads; the file is replaced atomically (a temporary file in the
+same directory, fsync, rename, fsync of the directory). Two things in it are
+read back at start:
+
+* the daily counters, so a restart on the same day keeps counting where it
+  was;
+* the status report table (``"reports"``: modem, TP-MR, recipient, carrier
+  id, time sent; at most :data:`MAX_SAVED_REPORTS` per modem, the newest),
+  so a status report that arrives after a restart still becomes the receipt
+  the application asked for. Entries older than ``report_window`` are
+  dropped on reading.
+
+The window of loss: a part accepted by a modem is in the file at most
+:data:`REPORT_WRITE_DELAY` seconds after its +CMGS answer (the writes those
+answers ask for are coalesced into one per interval; the periodic write and
+:meth:`ModemPool.stop` write it too). Only a crash inside that interval,
+or a state directory that cannot be written (logged at every attempt),
+loses the entry and with it the receipt; a report that finds no match is
+logged and dropped.
 """
 
 from __future__ import annotations
@@ -97,6 +112,8 @@ from smppd.text.udh import Concat, UserDataHeader, split_udh
 __all__ = [
     "DEFAULT_REPORT_WINDOW",
     "DEFAULT_WINDOW",
+    "MAX_SAVED_REPORTS",
+    "REPORT_WRITE_DELAY",
     "STATE_FILE_NAME",
     "STATE_INTERVAL",
     "ModemPool",
@@ -122,6 +139,11 @@ RATE_WINDOW: Final = 60.0
 STATE_FILE_NAME: Final = "modems.json"
 #: Seconds between writes of the state file; it counts as stale after three.
 STATE_INTERVAL: Final = 5.0
+#: Longest wait from a +CMGS answer to the state write that saves its status
+#: report entry (the writes are coalesced: at most one per this interval).
+REPORT_WRITE_DELAY: Final = 0.25
+#: Status report entries written to the state file per modem (the newest).
+MAX_SAVED_REPORTS: Final = MAX_TRACKED_REPORTS
 #: Shortest validity a part is sent with (23.040's relative VP starts at 5 minutes).
 MIN_VALIDITY: Final = timedelta(minutes=5)
 #: The longest relative validity (TP-VP 255: 63 weeks).
@@ -334,6 +356,7 @@ class ModemPool:
         self._waiters: list[Deferred[None]] = []
         self._wake_timer: DelayedCall | None = None
         self._state_timer: DelayedCall | None = None
+        self._report_write_timer: DelayedCall | None = None
         self._was_up = False
         self._started = False
 
@@ -347,17 +370,17 @@ class ModemPool:
         if self._started:
             return
         self._started = True
-        self._load_daily()
+        self._load_state()
         for driver in self.drivers.values():
             driver.start()
         if self.settings.state_path is not None:
             self._state_timer = self._reactor.callLater(STATE_INTERVAL, self._write_state_tick)
 
     def stop(self) -> Deferred[None]:
-        for timer in (self._wake_timer, self._state_timer):
+        for timer in (self._wake_timer, self._state_timer, self._report_write_timer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._wake_timer = self._state_timer = None
+        self._wake_timer = self._state_timer = self._report_write_timer = None
         for driver in self.drivers.values():
             driver.stop()
         self.write_state()
@@ -461,6 +484,7 @@ class ModemPool:
             reference = result.reference if result.reference is not None else 0
             carrier_id = f"{name}:{int(now)}:{reference}"
             self._track(name, reference, recipient, carrier_id, now)
+            self._write_reports_soon()
             return SubmitOutcome(OutcomeKind.ACCEPTED, carrier_id=carrier_id, detail=detail)
         if result.kind is SendKind.RETRY:
             return SubmitOutcome(
@@ -626,15 +650,44 @@ class ModemPool:
             )
         return {"pool": self.name, "written_at": now, "modems": modems}
 
+    def saved_reports(self) -> list[dict[str, Any]]:
+        """The status report table as the state file holds it: per modem the
+        newest :data:`MAX_SAVED_REPORTS` entries still inside ``report_window``."""
+        now = self._reactor.seconds()
+        saved: list[dict[str, Any]] = []
+        for name, book in self._books.items():
+            self._prune(book, now)
+            entries = sorted(
+                (
+                    (sent.sent_at, reference, sent)
+                    for reference, sents in book.reports.items()
+                    for sent in sents
+                ),
+                key=lambda item: item[0],
+            )
+            saved.extend(
+                {
+                    "modem": name,
+                    "reference": reference,
+                    "recipient": sent.recipient,
+                    "carrier_id": sent.carrier_id,
+                    "sent_at": sent_at,
+                }
+                for sent_at, reference, sent in entries[-MAX_SAVED_REPORTS:]
+            )
+        return saved
+
     def write_state(self) -> None:
+        """Replace the state file (modems, daily counts, status report table)."""
         path = self.settings.state_path
         if path is None:
             return
+        if self._report_write_timer is not None and self._report_write_timer.active():
+            self._report_write_timer.cancel()
+        self._report_write_timer = None
+        state = {**self.state(), "reports": self.saved_reports()}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".tmp")
-            temporary.write_text(json.dumps(self.state(), indent=1), encoding="utf-8")
-            os.replace(temporary, path)
+            _replace_file(path, json.dumps(state, indent=1).encode("utf-8"))
         except OSError as exc:
             log.warning("modem pool %s: cannot write %s: %s", self.name, path, exc)
 
@@ -642,14 +695,24 @@ class ModemPool:
         self.write_state()
         self._state_timer = self._reactor.callLater(STATE_INTERVAL, self._write_state_tick)
 
-    def _load_daily(self) -> None:
+    def _write_reports_soon(self) -> None:
+        """A new status report entry: write it within REPORT_WRITE_DELAY, one
+        write for every +CMGS answered meanwhile."""
+        if self.settings.state_path is None or not self._started:
+            return
+        if self._report_write_timer is not None and self._report_write_timer.active():
+            return
+        self._report_write_timer = self._reactor.callLater(REPORT_WRITE_DELAY, self.write_state)
+
+    def _load_state(self) -> None:
         path = self.settings.state_path
         if path is None:
             return
         state = read_state(path)
         if state is None:
             return
-        today = _day(self._reactor.seconds())
+        now = self._reactor.seconds()
+        today = _day(now)
         for entry in state.get("modems", ()):
             if not isinstance(entry, Mapping):
                 continue
@@ -657,6 +720,66 @@ class ModemPool:
             count = entry.get("sent_today")
             if book is not None and entry.get("day") == today and isinstance(count, int):
                 book.day, book.today = today, max(0, count)
+        self._load_reports(state.get("reports"), now)
+
+    def _load_reports(self, saved: object, now: float) -> None:
+        """Put the saved status report entries back, oldest first (the newest
+        match wins), skipping what is malformed, expired, for a modem no
+        longer configured, or already in the table."""
+        if not isinstance(saved, list):
+            return
+        oldest = now - self.settings.report_window
+        loaded: list[tuple[float, str, int, str, str]] = []
+        for entry in saved:
+            if not isinstance(entry, Mapping):
+                continue
+            name = entry.get("modem")
+            reference = entry.get("reference")
+            recipient = entry.get("recipient")
+            carrier_id = entry.get("carrier_id")
+            sent_at = entry.get("sent_at")
+            if (
+                not isinstance(name, str)
+                or name not in self._books
+                or not isinstance(reference, int)
+                or isinstance(reference, bool)
+                or not 0 <= reference <= 0xFF
+                or not isinstance(recipient, str)
+                or not isinstance(carrier_id, str)
+                or not isinstance(sent_at, int | float)
+                or isinstance(sent_at, bool)
+                or sent_at < oldest
+            ):
+                continue
+            loaded.append((float(sent_at), name, reference, recipient, carrier_id))
+        loaded.sort(key=lambda item: item[0])
+        known = {
+            (name, sent.carrier_id)
+            for name, book in self._books.items()
+            for sents in book.reports.values()
+            for sent in sents
+        }
+        for sent_at, name, reference, recipient, carrier_id in loaded:
+            if (name, carrier_id) not in known:
+                known.add((name, carrier_id))
+                self._track(name, reference, _digits(recipient), carrier_id, sent_at)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``path`` so that a crash leaves the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    # The rename itself is durable only once the directory is.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

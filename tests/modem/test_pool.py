@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -9,15 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 
 from modem.address import Address
 from modem.driver import ModemSettings, ModemState
 from modem.emulator import ModemConfig, ModemEmulator, Quirks, encode_deliver
 from modem.pdu import SmsSubmit, decode_pdu, user_data_for_part
-from modem.pool import ModemPool, ModemPoolSettings, read_state, submit_pdu
+from modem.pool import (
+    DEFAULT_REPORT_WINDOW,
+    ModemPool,
+    ModemPoolSettings,
+    read_state,
+    submit_pdu,
+)
 from smppd.connectors.base import (
     CarrierReceipt,
     InboundPart,
@@ -438,3 +446,139 @@ def test_a_pool_without_status_reports_asks_the_network_for_none() -> None:
     submit = decode_pdu(submit_pdu(part, 0.0, status_reports=False).pdu, stat=2)
     assert isinstance(submit, SmsSubmit)
     assert not submit.status_report_request
+
+
+# -- status reports across a restart --------------------------------------------------------
+
+
+def test_status_report_arriving_after_a_restart_becomes_the_receipt(
+    make_pool: Callable[..., PoolRig], tmp_path: Path
+) -> None:
+    # The network's report comes a second after +CMGS: the first pool is gone by then.
+    rig = make_pool(replace(FAST_MODEM, status_report_delay=1.0), state=True)
+    assert spin(lambda: all_ready(rig))
+    [outcome] = submit_all(rig.pool, [part_of("report me later")])
+    assert outcome.kind is OutcomeKind.ACCEPTED and outcome.carrier_id is not None
+    rig.pool.stop()
+    state = read_state(tmp_path / "modems.json")
+    assert state is not None
+    assert [r["carrier_id"] for r in state["reports"]] == [outcome.carrier_id]
+    emu = rig.emulators["m1"]
+    # Stored on the SIM while no gateway listens; the new pool's sweep finds it.
+    assert spin(lambda: emu.stats().status_reports == 1)
+    assert not rig.sink.receipts
+    sink = Sink()
+    again = ModemPool(rig.pool.settings, reactor, sink, opener=_by_name(rig.emulators))
+    again.start()
+    try:
+        assert spin(lambda: bool(sink.receipts))
+        [receipt] = sink.receipts
+        assert receipt.receipt.message_id == outcome.carrier_id
+        assert receipt.receipt.state is MessageState.DELIVERED
+        assert receipt.source == "+27820001111"
+        # A final report settles the entry: it is not written again.
+        assert again.saved_reports() == []
+    finally:
+        again.stop()
+
+
+def test_saved_report_entries_expired_malformed_or_for_unknown_modems_are_not_read_back(
+    make_pool: Callable[..., PoolRig], tmp_path: Path
+) -> None:
+    now = reactor.seconds()
+    old = now - DEFAULT_REPORT_WINDOW - 60.0
+
+    def entry(**changes: object) -> dict[str, object]:
+        base: dict[str, object] = {
+            "modem": "m1",
+            "reference": 7,
+            "recipient": "27820001111",
+            "carrier_id": "m1:1:7",
+            "sent_at": now - 30.0,
+        }
+        return {**base, **changes}
+
+    reports = [
+        entry(),
+        entry(carrier_id="m1:0:7", sent_at=old),
+        entry(modem="m9", carrier_id="m9:1:7"),
+        entry(reference=300, carrier_id="m1:1:300"),
+        entry(reference=True, carrier_id="m1:1:true"),
+        entry(sent_at="yesterday", carrier_id="m1:1:text"),
+        "m1:1:8",
+    ]
+    (tmp_path / "modems.json").write_text(json.dumps({"reports": reports}), encoding="utf-8")
+    rig = make_pool(replace(FAST_MODEM, status_report_delay=3600.0), state=True)
+    assert [r["carrier_id"] for r in rig.pool.saved_reports()] == ["m1:1:7"]
+    assert spin(lambda: all_ready(rig))
+    rig.emulators["m1"].inject_status_report(7, "+27820001111", 0x41)
+    assert spin(lambda: bool(rig.sink.receipts))
+    [receipt] = rig.sink.receipts
+    assert receipt.receipt.message_id == "m1:1:7"
+    assert receipt.receipt.state is MessageState.UNDELIVERABLE
+
+
+def test_accepted_part_reaches_the_state_file_without_a_stop(
+    make_pool: Callable[..., PoolRig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No periodic write during the test: only the write a +CMGS asks for can save it.
+    monkeypatch.setattr("modem.pool.STATE_INTERVAL", 3600.0)
+    rig = make_pool(replace(FAST_MODEM, status_report_delay=3600.0), state=True)
+    assert spin(lambda: all_ready(rig))
+    [outcome] = submit_all(rig.pool, [part_of("crash after me")])
+
+    def saved() -> list[object]:
+        state = read_state(tmp_path / "modems.json")
+        return [] if state is None else [r["carrier_id"] for r in state.get("reports", ())]
+
+    assert spin(lambda: saved() == [outcome.carrier_id])
+    assert not (tmp_path / "modems.json.tmp").exists()
+
+
+def _unplugged(link: Any, protocol: Any) -> Deferred[Any]:
+    return fail(OSError(f"no modem at {link.port}"))
+
+
+_saved_entries = st.lists(
+    st.tuples(
+        st.sampled_from(["m1", "m2"]),
+        st.integers(0, 255),
+        st.text(alphabet="0123456789", min_size=7, max_size=15),
+        st.floats(0.0, DEFAULT_REPORT_WINDOW - 60.0),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_saved_entries)
+def test_status_report_table_survives_a_write_and_a_read(
+    entries: list[tuple[str, int, str, float]],
+) -> None:
+    now = reactor.seconds()
+    reports = [
+        {
+            "modem": modem,
+            "reference": reference,
+            "recipient": recipient,
+            "carrier_id": f"{modem}:{i}:{reference}",
+            "sent_at": now - age,
+        }
+        for i, (modem, reference, recipient, age) in enumerate(entries)
+    ]
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "modems.json"
+        path.write_text(json.dumps({"reports": reports}), encoding="utf-8")
+        modems = tuple(ModemSettings(name=n, port=f"/dev/null-{n}") for n in ("m1", "m2"))
+        pool_settings = ModemPoolSettings("pool", modems, timings=FAST_TIMINGS, state_path=path)
+
+        def table(pool: ModemPool) -> list[tuple[Any, ...]]:
+            return sorted(tuple(r.values()) for r in pool.saved_reports())
+
+        first = ModemPool(pool_settings, reactor, Sink(), opener=_unplugged)
+        first.start()
+        first.stop()  # writes the file back
+        second = ModemPool(pool_settings, reactor, Sink(), opener=_unplugged)
+        second.start()
+        second.stop()
+        assert table(first) == table(second) == sorted(tuple(r.values()) for r in reports)
