@@ -248,3 +248,162 @@ inbound_fingerprints = Table(
     Column("seen_at", _Time, nullable=False),
     Index(None, "seen_at"),
 )
+
+# -- Subscribers and consent (the consent plugin) ---------------------------------------
+#
+# ``scope`` is where a consent applies: the brand of the rule set that covers
+# the number written to, or that number itself when no rule set covers it.
+# ``programme`` is "" for the scope as a whole (plain STOP, START) and a
+# programme's name otherwise (JOIN COFFEE, STOP COFFEE).
+
+CONSENT_STATUSES: Final = ("opted_in", "opted_out")
+_CONSENT_STATUSES = ", ".join(f"'{s}'" for s in CONSENT_STATUSES)
+
+# Where a number stands now, per scope and programme: what enforcement reads.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("number", String(ADDRESS_MAX), primary_key=True),
+    Column("scope", String(NAME_MAX), primary_key=True),
+    Column("programme", String(NAME_MAX), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("language", String(8), nullable=True),
+    # The ledger entry that set this status.
+    Column("ledger_id", _BigId, nullable=True),
+    Column("since", _Time, nullable=False),
+    Column("updated_at", _Time, nullable=False),
+    CheckConstraint(f"status IN ({_CONSENT_STATUSES})", name="status"),
+    Index(None, "scope", "programme", "status"),
+)
+
+# A question the number has been asked and may answer (double opt-in's "reply YES").
+pending_questions = Table(
+    "pending_questions",
+    metadata,
+    Column("number", String(ADDRESS_MAX), primary_key=True),
+    Column("scope", String(NAME_MAX), primary_key=True),
+    Column("question", String(NAME_MAX), nullable=False),
+    Column("programme", String(NAME_MAX), nullable=False),
+    Column("asked_at", _Time, nullable=False),
+    Column("expires_at", _Time, nullable=False),
+)
+
+# Consent as evidence: append-only, one row per event, never updated.
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("number", String(ADDRESS_MAX), nullable=False),
+    Column("scope", String(NAME_MAX), nullable=False),
+    Column("programme", String(NAME_MAX), nullable=False),
+    # opt_in, opt_out, confirm_asked, declined, help, review, ...
+    Column("event", String(32), nullable=False),
+    # subscriber (by SMS) or admin:<who> (the CLI).
+    Column("actor", String(NAME_MAX), nullable=False),
+    Column("keyword", String(NAME_MAX), nullable=True),
+    Column("original_text", Text, nullable=True),
+    Column("channel", String(16), nullable=True),
+    # The short code or number written to, and the connector or modem.
+    Column("sender", String(ADDRESS_MAX), nullable=True),
+    Column("connector", String(NAME_MAX), nullable=True),
+    Column("carrier_reference", String(CARRIER_MESSAGE_ID_MAX), nullable=True),
+    # The exact text shown in reply, and its template and version.
+    Column("shown_text", Text, nullable=True),
+    Column("template", String(NAME_MAX), nullable=True),
+    Column("template_version", Integer, nullable=True),
+    Column("language", String(8), nullable=True),
+    Column("reason", String(DETAIL_MAX), nullable=True),
+    # The inbound message's idempotency key: the same message recorded once.
+    Column("inbound_key", String(FINGERPRINT_MAX), nullable=True),
+    Column("at", _Time, nullable=False),
+    Index(None, "number", "at"),
+    Index(None, "inbound_key", "event", "programme", unique=True),
+)
+
+# Marketing messages let through to a number, at the time they go out: what
+# frequency caps count.
+marketing_sends = Table(
+    "marketing_sends",
+    metadata,
+    Column("message_id", String(MESSAGE_ID_LENGTH), primary_key=True),
+    Column("number", String(ADDRESS_MAX), nullable=False),
+    Column("at", _Time, nullable=False),
+    Index(None, "number", "at"),
+)
+
+# -- The loyalty programme (the loyalty plugin) ------------------------------------------
+
+LEDGER_KINDS: Final = ("earn", "bonus", "referral", "spend", "restore", "expire", "adjust")
+_LEDGER_KINDS = ", ".join(f"'{k}'" for k in LEDGER_KINDS)
+
+# Append-only points ledger; ``idempotency_key`` makes every award happen once
+# (an atomic insert, never check-then-write).
+points_ledger = Table(
+    "points_ledger",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("number", String(ADDRESS_MAX), nullable=False),
+    Column("programme", String(NAME_MAX), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("rule", String(NAME_MAX), nullable=True),
+    Column("reward", String(NAME_MAX), nullable=True),
+    Column("idempotency_key", String(2 * FINGERPRINT_MAX), nullable=False, unique=True),
+    Column("inbound_key", String(FINGERPRINT_MAX), nullable=True),
+    Column("actor", String(NAME_MAX), nullable=False),
+    Column("reason", String(DETAIL_MAX), nullable=True),
+    # Earned points expire at this moment (None: never).
+    Column("expires_at", _Time, nullable=True),
+    Column("at", _Time, nullable=False),
+    CheckConstraint(f"kind IN ({_LEDGER_KINDS})", name="kind"),
+    Index(None, "number", "programme", "at"),
+    Index(None, "programme", "rule", "at"),
+)
+
+# A member's running totals, updated in the transaction that appends to the ledger.
+loyalty_members = Table(
+    "loyalty_members",
+    metadata,
+    Column("number", String(ADDRESS_MAX), primary_key=True),
+    Column("programme", String(NAME_MAX), primary_key=True),
+    Column("balance", Integer, nullable=False),
+    # Points ever earned: what tiers are measured on.
+    Column("lifetime", Integer, nullable=False),
+    Column("tier", String(NAME_MAX), nullable=True),
+    Column("birthday", String(5), nullable=True),  # MM-DD
+    Column("joined_at", _Time, nullable=False),
+    Column("last_activity_at", _Time, nullable=False),
+    Column("updated_at", _Time, nullable=False),
+    CheckConstraint("balance >= 0", name="balance"),
+)
+
+# Unique reward codes imported per reward; each handed out once.
+reward_codes = Table(
+    "reward_codes",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("programme", String(NAME_MAX), nullable=False),
+    Column("reward", String(NAME_MAX), nullable=False),
+    Column("code", String(NAME_MAX), nullable=False),
+    Column("imported_at", _Time, nullable=False),
+    Column("issued_to", String(ADDRESS_MAX), nullable=True),
+    Column("issued_at", _Time, nullable=True),
+    Column("ledger_id", _BigId, nullable=True),
+    # The message that carried the code to the member.
+    Column("message_id", String(MESSAGE_ID_LENGTH), nullable=True),
+    Index(None, "programme", "reward", "code", unique=True),
+    Index(None, "programme", "reward", "issued_at"),
+)
+
+# REFER <number>: one referral per friend and programme, awarded once the
+# friend confirms the opt-in.
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("programme", String(NAME_MAX), primary_key=True),
+    Column("friend", String(ADDRESS_MAX), primary_key=True),
+    Column("referrer", String(ADDRESS_MAX), nullable=False),
+    Column("created_at", _Time, nullable=False),
+    Column("confirmed_at", _Time, nullable=True),
+    Index(None, "programme", "referrer"),
+)
