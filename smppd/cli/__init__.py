@@ -26,6 +26,8 @@ _COMMANDS: dict[str, str] = {
     "bench": "smppd.cli.bench_cmd:bench",
     "modem": "smppd.cli.modem_cmd:modem",
     "rules": "smppd.cli.rules_cmd:rules",
+    "subscriber": "smppd.cli.subscriber_cmd:subscriber",
+    "loyalty": "smppd.cli.loyalty_cmd:loyalty",
 }
 
 _HELP: dict[str, str] = {
@@ -40,6 +42,8 @@ _HELP: dict[str, str] = {
     "bench": "Load-test an SMPP server: throughput, latency, receipts.",
     "modem": "Probe and list GSM modems.",
     "rules": "Check a rule set and simulate inbound messages against it.",
+    "subscriber": "Look up, export and change subscribers' consent.",
+    "loyalty": "Members' points: balances, history, awards, adjustments, reward codes.",
 }
 
 
