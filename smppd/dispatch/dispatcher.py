@@ -79,9 +79,13 @@ __all__ = [
     "backoff_delay",
 ]
 
-# How long a carrier id maps back to our message in shared state; the store's
-# index answers after that. Receipts can come days after submission.
-CORRELATION_TTL: Final = 72 * 3600.0
+# How long a carrier id maps back to our message in shared state. It is a
+# hint that saves the store a lookup: a final receipt removes it, and a
+# receipt that comes later than this (they can come days later) is matched
+# through the store's (connector, carrier id) index instead. An hour covers
+# the receipts of nearly every message while keeping the map to about an
+# hour's traffic of the messages whose receipts never came.
+CORRELATION_TTL: Final = 3600.0
 # The id rule of a connector that declares none: both bases unknown.
 DEFAULT_ID_RULE: Final = IdRule()
 NO_ROUTE_DETAIL: Final = "no route or connector for this message"

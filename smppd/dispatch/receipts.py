@@ -198,6 +198,10 @@ class ReceiptHandler:
         self, result: ReceiptApplied, cr: CarrierReceipt, attempt: int, ack: Deferred[None]
     ) -> None:
         if result.matched:
+            if RECEIPT_STATES.get(cr.receipt.state) is not None:
+                # The part is final: its correlation has served. A carrier's
+                # repeat of this receipt is still matched, through the store.
+                self._forget(cr)
             if result.final is not None and result.account is not None:
                 self._outbox.wake(result.account)
                 self._notify(cr, result)
@@ -225,6 +229,13 @@ class ReceiptHandler:
             self.unmatched += 1
             _fire(ack)
         self._clock.callLater(self._delays[attempt - 1], self._attempt, cr, attempt + 1, ack)
+
+    def _forget(self, cr: CarrierReceipt) -> None:
+        rule = self._id_rules.get(cr.connector, DEFAULT_ID_RULE)
+        for key in rule.lookup_keys(cr.receipt.message_id):
+            self._correlations.pop_correlation(cr.connector, key).addErrback(
+                lambda f: _log.failure("forgetting a correlation failed", f)
+            )
 
     def _notify(self, cr: CarrierReceipt, result: ReceiptApplied) -> None:
         assert result.final is not None and result.message_id and result.account

@@ -100,8 +100,9 @@ class MemoryLimits:
 
     # Throughput keys: carriers, accounts and routes, not messages.
     buckets: int = 100_000
-    # One per message part in flight to a carrier, until its receipt.
-    correlations: int = 1_000_000
+    # One per message part in flight to a carrier, until its final receipt
+    # (about 450 octets each): a hint, so the nearest to expiry go first.
+    correlations: int = 250_000
     # One per inbound PDU within the de-duplication window.
     dedup_keys: int = 1_000_000
     # One per carrier account whose binds are leased.
