@@ -1,4 +1,4 @@
-"""The daemon's daily retention purge, on the reactor's clock.
+"""The daily retention purge and the hourly expiry of unreported messages, on the reactor's clock.
 
 Once a day (and once shortly after start) the purge runs in a thread from
 the given pool, so the reactor never waits on the database; it purges in
@@ -19,6 +19,7 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
+from smppd.store.expiry import DEFAULT_EXPIRY_BATCH, DEFAULT_RECEIPT_WAIT, expire_unreported
 from smppd.store.retention import SECONDS_PER_DAY, PurgeReport, purge
 
 PURGE_INTERVAL_SECONDS: Final = float(SECONDS_PER_DAY)
@@ -102,3 +103,78 @@ class RetentionSchedule:
     def _failed(self, failure: object) -> None:
         self._running = None
         log.error("retention purge failed: %s", failure)
+
+
+EXPIRY_INTERVAL_SECONDS: Final = 3600.0
+
+
+class ExpirySchedule:
+    """Hourly, in a pool thread: :func:`smppd.store.expiry.expire_unreported`.
+
+    Start with :meth:`start`; :meth:`stop` waits for a run in progress.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        reactor: IReactorFromThreads,
+        pool: ThreadPool,
+        engine: Engine,
+        receipt_wait: float = DEFAULT_RECEIPT_WAIT,
+        batch_size: int = DEFAULT_EXPIRY_BATCH,
+        interval: float = EXPIRY_INTERVAL_SECONDS,
+    ) -> None:
+        self._clock = cast(_Seconds, clock)
+        self._reactor = reactor
+        self._pool = pool
+        self._engine = engine
+        self._receipt_wait = receipt_wait
+        self._batch_size = batch_size
+        self._loop = LoopingCall(self._tick)
+        self._loop.clock = clock
+        self._interval = interval
+        self._running: Deferred[int] | None = None
+        self.expired = 0
+
+    def start(self) -> None:
+        self._loop.start(self._interval, now=True)
+
+    def stop(self) -> Deferred[None] | None:
+        if self._loop.running:
+            self._loop.stop()
+        running = self._running
+        if running is None:
+            return None
+        done: Deferred[None] = Deferred()
+        running.addBoth(lambda _: done.callback(None))
+        return done
+
+    def _tick(self) -> None:
+        if self._running is not None:
+            return
+        d: Deferred[int] = deferToThreadPool(
+            self._reactor,
+            self._pool,
+            expire_unreported,
+            self._engine,
+            self._clock.seconds(),
+            receipt_wait=self._receipt_wait,
+            batch_size=self._batch_size,
+        )
+        self._running = d
+        d.addCallbacks(self._done, self._failed)
+
+    def _done(self, count: int) -> None:
+        self._running = None
+        self.expired += count
+        if count:
+            log.warning(
+                "%d submitted messages expired: no receipt from the carrier within %g h",
+                count,
+                self._receipt_wait / 3600,
+            )
+
+    def _failed(self, failure: object) -> None:
+        self._running = None
+        log.error("expiring unreported messages failed: %s", failure)
