@@ -1,19 +1,28 @@
 """``smppd sim``: a simulated SMSC for application developers and load tests.
 
 ``smppd sim`` listens for SMPP binds and serves a JSON control endpoint
-(:mod:`smppd.simulator.control`) until SIGINT or SIGTERM; ``smppd sim
-inject`` and ``smppd sim stats`` talk to that endpoint of a running
-simulator. This module is the only one of the simulator that touches the
-global reactor, and only inside the running command.
+(:mod:`smppd.simulator.control`) until SIGINT or SIGTERM. The companion
+commands talk to a control endpoint: that of ``smppd sim``, or that of the
+in-process ``sim`` connector of a running gateway (``control`` on a
+``type = "sim"`` connector; the default ``smppd.toml`` puts demo-carrier's
+on the same port). ``smppd sim inject`` sends a phone's message (and with
+``--wait`` prints the replies that phone gets), ``smppd sim inbox`` prints
+what a phone received, ``smppd sim stats`` the counters. This module is the
+only one of the simulator that touches the global reactor, and only inside
+the running command.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
 import json
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Final, cast
 
 import click
@@ -26,7 +35,9 @@ from smppd.simulator.core import (
     SimSettings,
     parse_state_mix,
 )
+from smppd.simulator.handset import DEFAULT_HANDSET_MESSAGES, DEFAULT_HANDSET_NUMBERS
 from smppd.smpp.constants import CommandStatus
+from smppd.text.policy import Dcs0
 
 DEFAULT_LISTEN: Final = "tcp:2776:interface=127.0.0.1"
 DEFAULT_CONTROL: Final = "tcp:2777:interface=127.0.0.1"
@@ -34,6 +45,10 @@ DEFAULT_MIX: Final = "delivered=0.95,undeliverable=0.04,expired=0.01"
 DEFAULT_ERROR_STATUS: Final = "0x08"
 #: Seconds the companion commands wait for the control endpoint.
 CONTROL_TIMEOUT: Final = 10.0
+#: Seconds between two looks at a phone (inject --wait, inbox --follow).
+POLL_INTERVAL: Final = 0.25
+#: inject --wait returns once a reply came and nothing more for this long.
+REPLY_QUIET_SECONDS: Final = 1.0
 EXIT_FAILURE: Final = 1
 
 _ID_FORMATS: Final = [fmt.value for fmt in IdFormat]
@@ -160,6 +175,27 @@ def control_url(endpoint: str) -> str:
     show_default=True,
     help="Distinct messages counted for the exactly-once check (about 100 octets each).",
 )
+@click.option(
+    "--dcs0",
+    type=click.Choice([d.value for d in Dcs0]),
+    default=Dcs0.GSM7.value,
+    show_default=True,
+    help="What data_coding 0 means at this carrier (for what the phones show).",
+)
+@click.option(
+    "--handset-messages",
+    type=click.IntRange(min=1),
+    default=DEFAULT_HANDSET_MESSAGES,
+    show_default=True,
+    help="Messages each phone keeps for `smppd sim inbox`.",
+)
+@click.option(
+    "--handset-numbers",
+    type=click.IntRange(min=0),
+    default=DEFAULT_HANDSET_NUMBERS,
+    show_default=True,
+    help="Phones kept (the least recently used is forgotten); 0 keeps none (load tests).",
+)
 @click.pass_context
 def sim(
     ctx: click.Context,
@@ -178,19 +214,25 @@ def sim(
     password: str | None,
     seed: int | None,
     max_tracked_keys: int,
+    dcs0: str,
+    handset_messages: int,
+    handset_numbers: int,
 ) -> None:
     """Run a simulated SMSC (a demo carrier, not a real one).
 
     Applications bind to --listen with any credentials (or --system-id /
     --password), get receipts after --receipt-delay, and the control
-    endpoint serves statistics and takes MO messages and faults. Stop it
-    with Ctrl-C or SIGTERM.
+    endpoint serves statistics, takes MO messages and faults, and shows
+    what each phone received (`smppd sim inbox`). Stop it with Ctrl-C or
+    SIGTERM.
     """
     ctx.ensure_object(dict)
     ctx.obj["control"] = control
     if ctx.invoked_subcommand is not None:
         return
-    if not _is_loopback(control):
+    from smppd.simulator.control import is_loopback_endpoint  # noqa: PLC0415
+
+    if not is_loopback_endpoint(control):
         click.echo(
             f"smppd sim: warning: the control endpoint {control!r} is not on loopback;"
             " anyone who reaches it can change faults and read statistics",
@@ -206,6 +248,9 @@ def sim(
             seed=seed,
             max_tracked_keys=max_tracked_keys,
             max_tracked_tags=max_tracked_keys,
+            dcs0=Dcs0(dcs0),
+            handset_messages=handset_messages,
+            handset_numbers=handset_numbers,
         )
         faults = Faults(drop_after=drop_after, error_rate=error_rate, error_status=error_status)
     except ValueError as exc:
@@ -311,22 +356,6 @@ def _run(
     return outcome["code"]
 
 
-def _is_loopback(endpoint: str) -> bool:
-    """Whether a server endpoint string listens on a loopback interface only."""
-    kind, _, rest = endpoint.partition(":")
-    if kind == "unix":
-        return True
-    interface = ""
-    for item in rest.split(":"):
-        name, sep, value = item.partition("=")
-        if sep and name == "interface":
-            interface = value
-    try:
-        return ipaddress.ip_address(interface).is_loopback
-    except ValueError:
-        return interface == "localhost"
-
-
 def _where(address: Any) -> str:
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
@@ -357,7 +386,17 @@ def _call(url: str, body: object | None = None) -> Any:
         raise click.ClickException(f"{url}: {message}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise click.ClickException(f"cannot reach the simulator at {url}: {reason}") from None
+        where = urllib.parse.urlsplit(url).netloc
+        if isinstance(reason, TimeoutError):
+            raise click.ClickException(
+                f"the simulator control endpoint at {where} did not answer within"
+                f" {CONTROL_TIMEOUT:g} s"
+            ) from None
+        why = "" if isinstance(reason, ConnectionRefusedError) else f" ({reason})"
+        raise click.ClickException(
+            f"no simulator control endpoint at {where}{why}: is `smppd run`"
+            " (demo-carrier control) or `smppd sim` running?"
+        ) from None
 
 
 def _control_option(func: Any) -> Any:
@@ -375,10 +414,23 @@ def _base_url(ctx: click.Context, control: str | None) -> str:
 
 
 @sim.command()
-@click.option("--from", "source", required=True, help="The handset's number.")
+@click.option("--from", "source", required=True, help="The handset's number (e.g. +46701234567).")
 @click.option("--to", "destination", required=True, help="The number the handset writes to.")
 @click.option("--out-of-order", is_flag=True, help="Deliver the parts of a long text last first.")
-@click.option("--system-id", default=None, help="Deliver to binds of this system_id only.")
+@click.option(
+    "--system-id",
+    default=None,
+    help="Deliver to binds of this system_id only (smppd sim; a gateway routes by itself).",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    default=0.0,
+    show_default=True,
+    help="Then print what the handset receives, for up to SECONDS (until 1 s passes"
+    " without another message).",
+)
 @_control_option
 @click.argument("text")
 @click.pass_context
@@ -389,10 +441,13 @@ def inject(
     destination: str,
     out_of_order: bool,
     system_id: str | None,
+    wait: float,
     control: str | None,
     text: str,
 ) -> None:
-    """Send TEXT from a handset to the bound applications (MO)."""
+    """Send TEXT from a handset (MO): to the bound applications of `smppd sim`,
+    or into the gateway through its in-process sim connector."""
+    base = _base_url(ctx, control)
     body: dict[str, object] = {
         "from": source,
         "to": destination,
@@ -401,9 +456,104 @@ def inject(
     }
     if system_id is not None:
         body["system_id"] = system_id
-    answer = _call(f"{_base_url(ctx, control)}/mo", body)
+    answer = _call(f"{base}/mo", body)
     parts = answer.get("parts", 0)
-    click.echo(f"queued {parts} part{'s' if parts != 1 else ''}")
+    noun = f"{parts} part{'s' if parts != 1 else ''}"
+    click.echo(f"delivered {noun} to the gateway" if answer.get("committed") else f"queued {noun}")
+    if wait > 0:
+        since = answer.get("seq", 0)
+        if not _await_replies(base, source, since, wait):
+            click.echo(f"no reply to {source} within {wait:g} s", err=True)
+
+
+def _await_replies(
+    base: str,
+    number: str,
+    since: int,
+    wait: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Print what ``number`` receives after ``since`` for up to ``wait`` seconds,
+    returning once something came and nothing more for REPLY_QUIET_SECONDS;
+    how many messages came."""
+    deadline = clock() + wait
+    received = 0
+    last_arrival: float | None = None
+    while True:
+        for message in _handset(base, number, since):
+            click.echo(_reply_line(message))
+            since = max(since, int(message.get("seq", since)))
+            received += 1
+            last_arrival = clock()
+        now = clock()
+        if now >= deadline or (
+            last_arrival is not None and now - last_arrival >= REPLY_QUIET_SECONDS
+        ):
+            return received
+        sleep(min(POLL_INTERVAL, deadline - now))
+
+
+def _handset(base: str, number: str, since: int) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"number": number, "since": since})
+    answer = _call(f"{base}/handset?{query}")
+    if not isinstance(answer, list):
+        raise click.ClickException(f"{base}/handset: the answer is not a list of messages")
+    return [message for message in answer if isinstance(message, dict)]
+
+
+def _reply_line(message: dict[str, Any]) -> str:
+    """``72000 → +46701234567: Tack! ...`` (continuation lines indented)."""
+    text = str(message.get("text", "")).replace("\n", "\n  ")
+    line = f"{message.get('from', '?')} → {message.get('to', '?')}: {text}"
+    if not message.get("complete", True):
+        line += f"  [parts missing: {', '.join(map(str, message.get('missing', [])))}]"
+    return line
+
+
+def _inbox_line(message: dict[str, Any]) -> str:
+    """The time (local), the message, and its receipt state once known."""
+    line = _reply_line(message)
+    stamp = str(message.get("time", ""))
+    with contextlib.suppress(ValueError):
+        stamp = datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    receipt = message.get("receipt")
+    return f"{stamp}  {line}" + (f"  [{receipt}]" if receipt else "")
+
+
+@sim.command()
+@click.argument("number")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new messages (Ctrl-C ends).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with --follow: one line each).")
+@_control_option
+@click.pass_context
+def inbox(
+    ctx: click.Context, number: str, follow: bool, as_json: bool, control: str | None
+) -> None:
+    """Print what the phone NUMBER received from the simulated carrier (MT)."""
+    base = _base_url(ctx, control)
+    messages = _handset(base, number, 0)
+    if as_json and not follow:
+        click.echo(json.dumps(messages, indent=2, ensure_ascii=False))
+        return
+    since = 0
+    for message in messages:
+        click.echo(json.dumps(message, ensure_ascii=False) if as_json else _inbox_line(message))
+        since = max(since, int(message.get("seq", 0)))
+    if not follow:
+        if not messages:
+            click.echo(f"{number} has received nothing (yet)")
+        return
+    try:
+        while True:
+            time.sleep(POLL_INTERVAL)
+            for message in _handset(base, number, since):
+                line = json.dumps(message, ensure_ascii=False) if as_json else _inbox_line(message)
+                click.echo(line)
+                since = max(since, int(message.get("seq", since)))
+    except KeyboardInterrupt:
+        return
 
 
 @sim.command()
@@ -451,6 +601,7 @@ def _summary(stats: dict[str, Any]) -> list[tuple[str, str]]:
         ("mo", join(stats.get("mo", {}), ("messages", "parts", "sent", "acked", "failed"))),
         ("duplicates", join(duplicates, ("keys", "tags"))),
         ("tracking", track_line),
+        ("handsets", join(stats.get("handsets", {}), ("numbers", "last_seq"))),
     ]
 
 

@@ -32,7 +32,7 @@ from smppd.config._base import (
     SystemId,
     validation_context,
 )
-from smppd.config._endpoints import EndpointError, check_client_endpoint
+from smppd.config._endpoints import EndpointError, check_client_endpoint, check_server_endpoint
 from smppd.config._schema import Expect, Sensitive
 from smppd.receipt import IdBase, IdRule
 from smppd.routing.address import AddressKind
@@ -370,13 +370,31 @@ class StateMix(Section):
         )
 
 
+def _check_control(value: str, info: ValidationInfo) -> str:
+    try:
+        return check_server_endpoint(value, validation_context(info).base_dir)
+    except EndpointError as exc:
+        raise ValueError(str(exc)) from None
+
+
+ControlEndpoint = Annotated[
+    str,
+    Expect('a Twisted endpoint string such as "tcp:2777:interface=127.0.0.1"'),
+    AfterValidator(_check_control),
+]
+
+
 class SimConnector(TextSettings):
     """``type = "sim"``: the in-process carrier simulator (a demo, not a carrier).
 
     It accepts every message, answers at ``max_messages_per_second`` and
     sends a receipt ``receipt_delay`` seconds later, in a state drawn from
     ``states`` (or delivered with probability ``delivered_ratio``, else
-    undeliverable; everything delivered when neither is set).
+    undeliverable; everything delivered when neither is set). With
+    ``control`` (a server endpoint string) it serves the JSON control API
+    of ``smppd sim`` there: inject a phone's message, read what a phone
+    received, statistics and faults. It has no authentication: keep it on
+    loopback.
     """
 
     name: Name
@@ -385,6 +403,7 @@ class SimConnector(TextSettings):
     delivered_ratio: Share | None = None
     states: StateMix | None = None
     max_messages_per_second: MessagesPerSecond = DEFAULT_SIM_MESSAGES_PER_SECOND
+    control: ControlEndpoint | None = None
 
     @model_validator(mode="after")
     def _one_outcome(self) -> Self:

@@ -13,17 +13,28 @@ a carrier's would: the Appendix B text is formatted and parsed back, so the
 gateway sees exactly what it would parse from a real deliver_sm. A receipt
 the sink fails to commit is offered again after :data:`REDELIVERY_DELAY`, at
 most :data:`MAX_DELIVERY_ATTEMPTS` times. :meth:`SimConnector.inject_mo`
-hands a handset's message to the sink as its SMS parts.
+hands a handset's message to the sink as its SMS parts, each exactly as a
+carrier's deliver_sm would arrive (so the gateway de-duplicates,
+reassembles, runs its plugins and routes it as any MO).
+
+With a ``control`` endpoint the connector serves the simulator's JSON
+control API (:mod:`.control`: statistics, MO injection, faults and the
+handset view of what each phone received) while it runs. It listens when
+the connector starts: a failure to listen is a :class:`ControlListenError`
+raised from :meth:`SimConnector.start`, naming the connector and the
+endpoint; stopping the connector stops listening.
 
 It is a demo carrier: nothing leaves the machine.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -39,6 +50,7 @@ from smppd.connectors.base import (
 )
 from smppd.connectors.retry import StatusAction, classify, status_name
 from smppd.receipt import parse_receipt
+from smppd.simulator.control import control_site, is_loopback_endpoint
 from smppd.simulator.core import (
     DROP,
     MAX_DELIVERY_ATTEMPTS,
@@ -47,6 +59,7 @@ from smppd.simulator.core import (
     PendingReceipt,
     SimCarrier,
     SimSettings,
+    SimUnavailable,
 )
 from smppd.smpp.constants import CommandStatus
 from smppd.text.policy import DEFAULT_POLICY, TextPolicy
@@ -57,6 +70,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SIM_WINDOW",
     "RECONNECT_DELAY",
+    "ControlListenError",
     "SimConnector",
     "connector_from_config",
 ]
@@ -71,6 +85,23 @@ MIN_RETRY_AFTER: Final = 0.001
 _log = Logger(namespace="smppd.simulator.connector")
 
 
+class ControlListenError(CannotListenError):
+    """A sim connector's control endpoint cannot listen; the connector does not start."""
+
+    def __init__(self, connector: str, endpoint: str, reason: object) -> None:
+        _untyped(CannotListenError.__init__)(self, None, endpoint, reason)
+        self.connector = connector
+        self.endpoint = endpoint
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"connector {self.connector}: cannot listen for its simulator control endpoint"
+            f" {self.endpoint!r}: {self.reason} (is `smppd sim` or another gateway using it?"
+            f" change or remove control in connector {self.connector})"
+        )
+
+
 class SimConnector:
     """A simulated carrier inside the gateway; see the module docstring."""
 
@@ -83,7 +114,12 @@ class SimConnector:
         *,
         text_policy: TextPolicy = DEFAULT_POLICY,
         window: int = DEFAULT_SIM_WINDOW,
+        control: str | None = None,
+        reactor: Any = None,
     ) -> None:
+        """``control`` is a server endpoint string for the control API, listened
+        on with ``reactor`` (default: ``clock``, which is the reactor in the
+        daemon)."""
         if window < 1:
             raise ValueError("window must be at least 1")
         self.name = name
@@ -100,15 +136,90 @@ class SimConnector:
         self._reconnect_timer: DelayedCall | None = None
         self._capacity_timer: DelayedCall | None = None
         self._capacity_waiters: list[Deferred[None]] = []
+        # Carrier references of injected MO: unique across restarts too, so
+        # that the gateway's de-duplication never takes a new one for an old.
+        self._mo_prefix = f"sim-mo-{int(clock.seconds() * 1000):x}"
         self._mo_sequence = 0
+        self.control = control
+        self._reactor = reactor if reactor is not None else clock
+        self._control_port: Any = None
+
+    @property
+    def clock(self) -> ReactorClock:
+        return self._clock
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
+        """Come up; raises :class:`ControlListenError` if ``control`` cannot listen."""
         if self._started:
             return
+        if self.control is not None:
+            self._control_port = self._listen_control(self.control)
         self._started = True
         self._come_up()
+        if self._control_port is not None:
+            self._log_control(self._control_port)
+
+    def _listen_control(self, endpoint: str) -> Any:
+        """The listening port, or None while an endpoint that listens later is at it."""
+        if not is_loopback_endpoint(endpoint):
+            _log.warn(
+                "connector {connector}: the simulator control endpoint {endpoint} is not on"
+                " loopback; anyone who reaches it can inject messages and read what phones"
+                " received",
+                connector=self.name,
+                endpoint=endpoint,
+            )
+        try:
+            # twisted.internet.endpoints is not annotated.
+            server: Any = _untyped(serverFromString)(self._reactor, endpoint)
+            listening: Deferred[Any] = server.listen(control_site(self))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ControlListenError(self.name, endpoint, exc) from None
+        outcome: list[Any] = []
+
+        def seen(result: Any) -> Any:
+            outcome.append(result)
+            return result
+
+        listening.addBoth(seen)
+        if outcome:
+            listening.addErrback(lambda _: None)  # raised below instead
+            result = outcome[0]
+            if isinstance(result, Failure):
+                raise ControlListenError(self.name, endpoint, result.value) from None
+            return result
+        # TCP, UNIX, SSL and systemd endpoints listen at once; one that does
+        # not cannot fail the start, so its failure is logged when it comes.
+        listening.addCallbacks(
+            self._control_listened, self._control_failed, errbackArgs=(endpoint,)
+        )
+        return None
+
+    def _control_listened(self, port: Any) -> None:
+        if not self._started:
+            port.stopListening()  # the connector was stopped meanwhile
+            return
+        self._control_port = port
+        self._log_control(port)
+
+    def _control_failed(self, failure: Failure, endpoint: str) -> None:
+        _log.critical("{error}", error=str(ControlListenError(self.name, endpoint, failure.value)))
+
+    def _log_control(self, port: Any) -> None:
+        _log.info(
+            "connector {connector}: simulator control listening on {where}"
+            " (smppd sim inject / inbox)",
+            connector=self.name,
+            where=_where(port.getHost()),
+        )
+
+    @property
+    def control_address(self) -> Any:
+        """Where the control endpoint listens (its ``getHost()``), or None."""
+        port = self._control_port
+        return None if port is None else port.getHost()
 
     def stop(self) -> Deferred[None]:
         self._started = False
@@ -124,7 +235,15 @@ class SimConnector:
         waiters, self._capacity_waiters = self._capacity_waiters, []
         for waiter in waiters:
             waiter.callback(None)
-        return defer.succeed(None)
+        return self._stop_control()
+
+    def _stop_control(self) -> Deferred[None]:
+        # A listen still under way stops its port when it finishes (not started).
+        port, self._control_port = self._control_port, None
+        if port is None:
+            return defer.succeed(None)
+        stopped: Deferred[None] = defer.maybeDeferred(port.stopListening)
+        return stopped.addCallback(lambda _: None)
 
     @property
     def up(self) -> bool:
@@ -209,6 +328,7 @@ class SimConnector:
             data_coding=part.data_coding,
             esm_class=part.esm_class,
             registered_delivery=part.registered_delivery,
+            sar=part.sar,
             now=now,
         )
         self._arm_receipts()
@@ -261,7 +381,7 @@ class SimConnector:
             receipted_message_id=pending.carrier_id,
             message_state=int(outgoing.message_state),
         )
-        self.carrier.stats.receipts_sent += 1
+        self.carrier.receipt_sent(pending)
         committed = self._sink.receipt(
             CarrierReceipt(
                 connector=self.name,
@@ -289,15 +409,33 @@ class SimConnector:
     # -- mobile-originated messages ------------------------------------------------------
 
     def inject_mo(
-        self, source: str, destination: str, text: str, *, out_of_order: bool = False
+        self,
+        source: str,
+        destination: str,
+        text: str,
+        *,
+        out_of_order: bool = False,
+        system_id: str | None = None,
     ) -> Deferred[int]:
         """Hand a handset's message to the gateway; fires with the part count
-        once every part is committed. Raises ``ValueError`` for a message the
-        simulator cannot build."""
+        once every part is committed.
+
+        Raises ``ValueError`` for a message the simulator cannot build (or a
+        ``system_id``: the gateway's inbound routes choose the application)
+        and :class:`~smppd.simulator.core.SimUnavailable` while the
+        connector is stopped.
+        """
+        if system_id is not None:
+            raise ValueError(
+                "system_id does not apply here: the gateway's inbound routes choose the application"
+            )
+        if not self._started:
+            raise SimUnavailable(f"connector {self.name} is stopped")
         parts = self.carrier.build_mo(source, destination, text, out_of_order=out_of_order)
         now = self._clock.seconds()
         results = [self._deliver_mo(part, now) for part in parts]
         done: Deferred[list[None]] = defer.gatherResults(results, consumeErrors=True)
+        done.addErrback(_first_cause)
         return done.addCallback(lambda _: len(parts))
 
     def _deliver_mo(self, part: MoPart, now: float) -> Deferred[None]:
@@ -316,7 +454,7 @@ class SimConnector:
                 message_payload=None,
                 sar=None,
                 received_at=now,
-                carrier_reference=f"sim-mo-{self._mo_sequence}",
+                carrier_reference=f"{self._mo_prefix}-{self._mo_sequence}",
             )
         )
 
@@ -330,21 +468,55 @@ class SimConnector:
         return committed.addCallbacks(acked, failed)
 
 
+def _untyped(function: Any) -> Any:
+    # twisted.internet.endpoints and .error are not annotated; calls go through here.
+    return function
+
+
+def _first_cause(failure: Failure) -> Failure:
+    """The failure of the part that failed, not gatherResults' wrapper."""
+    error = failure.value
+    return error.subFailure if isinstance(error, defer.FirstError) else failure
+
+
+def _where(address: Any) -> str:
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is None or port is None:
+        return str(address)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def connector_from_config(
     config: SimConnectorConfig,
     clock: ReactorClock,
     sink: ConnectorSink,
     *,
     seed: int | None = None,
+    reactor: Any = None,
 ) -> SimConnector:
-    """The connector a ``type = "sim"`` table describes."""
+    """The connector a ``type = "sim"`` table describes.
+
+    Its ``control`` endpoint listens with ``reactor`` (default: ``clock``,
+    which is the reactor when the daemon builds it).
+    """
+    policy = config.text_policy()
     carrier = SimCarrier(
         SimSettings(
             receipt_delay=config.receipt_delay,
             state_mix=config.state_mix(),
             max_tps=config.max_messages_per_second,
             seed=seed,
+            dcs0=policy.dcs0,
         ),
         now=clock.seconds(),
     )
-    return SimConnector(config.name, carrier, clock, sink, text_policy=config.text_policy())
+    return SimConnector(
+        config.name,
+        carrier,
+        clock,
+        sink,
+        text_policy=policy,
+        control=config.control,
+        reactor=reactor,
+    )

@@ -1,8 +1,12 @@
-"""HTTP JSON control endpoint of the standalone simulator (loopback only by default).
+"""HTTP JSON control endpoint of a simulated carrier (loopback only by default).
 
 How this works
 --------------
-One twisted.web leaf resource over one :class:`~smppd.simulator.server.SimSmsc`:
+One twisted.web leaf resource over one simulator: the standalone
+:class:`~smppd.simulator.server.SimSmsc` (``smppd sim``) or an in-process
+:class:`~smppd.simulator.connector.SimConnector` (a ``type = "sim"``
+connector with ``control`` set). Both look the same from here
+(:class:`Controlled`):
 
 ==========================  ==================================================
 ``GET /stats``              every counter (:meth:`SimCarrier.snapshot`)
@@ -10,34 +14,57 @@ One twisted.web leaf resource over one :class:`~smppd.simulator.server.SimSmsc`:
                             times each content key / tag was accepted
 ``POST /mo``                ``{"from", "to", "text", "out_of_order"?,
                             "system_id"?}``: inject an MO message (long texts
-                            become UDH parts) -> ``{"parts": n}``
+                            become UDH parts) -> ``{"parts": n, "seq": s,
+                            "committed": bool}``; ``seq`` is the handset
+                            view's last seq before the injection
+``GET /handset``            ``?number=N[&since=SEQ]``: what phone N received
+                            (:mod:`~smppd.simulator.handset`), a list of
+                            messages with a seq above SEQ, oldest first
 ``GET /faults``             the faults and throttling in force
 ``POST /faults``            change any of ``drop_after``, ``error_rate``,
                             ``error_status``, ``max_tps``, ``receipt_delay``,
                             ``mix``; absent keys keep their value
 ==========================  ==================================================
 
+The standalone SMSC queues an injected MO for its binds and answers at once
+(``committed`` false); the in-process connector hands it to the gateway's
+inbound pipeline as a carrier's deliver_sm and answers once the gateway has
+committed every part (``committed`` true), or 503 if it could not.
+
 Bodies are JSON objects of at most :data:`MAX_BODY_OCTETS`; a count query
 asks for at most :data:`MAX_COUNT_QUERY` keys and tags together. Errors are
 ``{"error": "..."}`` with 400 (bad request), 404, 405, 413 (too large) or 503
-(the MO queue is full). Requests run on the reactor thread and are cheap.
+(the MO queue is full, or the gateway did not commit the MO). Requests run on
+the reactor thread and are cheap.
 
 This endpoint has no authentication: it is meant for 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from typing import Any, BinaryIO, Final, Protocol, cast
 
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.server import NOT_DONE_YET, Site
 
-from smppd.simulator.core import Faults, parse_state_mix
-from smppd.simulator.server import QueueFull, SimSmsc
+from smppd.clock import ReactorClock
+from smppd.simulator.core import Faults, SimCarrier, SimUnavailable, parse_state_mix
+from smppd.simulator.handset import MAX_NUMBER_LENGTH
 
-__all__ = ["MAX_BODY_OCTETS", "MAX_COUNT_QUERY", "ControlResource", "control_site"]
+__all__ = [
+    "MAX_BODY_OCTETS",
+    "MAX_COUNT_QUERY",
+    "ControlResource",
+    "Controlled",
+    "control_site",
+    "is_loopback_endpoint",
+]
 
 #: Largest request body read (a count query of MAX_COUNT_QUERY keys fits).
 MAX_BODY_OCTETS: Final = 8 * 1024 * 1024
@@ -45,6 +72,35 @@ MAX_BODY_OCTETS: Final = 8 * 1024 * 1024
 MAX_COUNT_QUERY: Final = 200_000
 #: Longest receipt delay that can be set, in seconds (a day).
 MAX_RECEIPT_DELAY: Final = 86_400.0
+
+_log = Logger(namespace="smppd.simulator.control")
+
+
+class Controlled(Protocol):
+    """What the endpoint controls: a simulator with its carrier and clock."""
+
+    @property
+    def carrier(self) -> SimCarrier: ...
+
+    @property
+    def clock(self) -> ReactorClock: ...
+
+    def inject_mo(
+        self,
+        source: str,
+        destination: str,
+        text: str,
+        *,
+        out_of_order: bool = False,
+        system_id: str | None = None,
+    ) -> int | Deferred[int]:
+        """The part count, now or once the parts are committed.
+
+        Raises ``ValueError`` for a message that cannot be built and
+        :class:`~smppd.simulator.core.SimUnavailable` when none can be
+        taken now.
+        """
+        ...
 
 
 class _HttpError(Exception):
@@ -94,19 +150,38 @@ def _status(value: Any) -> int:
     raise _HttpError(400, "error_status must be a number or a string such as '0x58'")
 
 
+def _query(request: _Request, name: str) -> str | None:
+    values = (request.args or {}).get(name.encode())
+    if not values:
+        return None
+    try:
+        return values[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _HttpError(400, f"{name} is not UTF-8") from None
+
+
 class _Request(Protocol):
     """The part of twisted.web's ``Request`` used here (it ships no annotations)."""
 
     method: bytes
     path: bytes
+    args: dict[bytes, list[bytes]] | None
     content: BinaryIO | None
 
     def setResponseCode(self, code: int) -> None: ...
 
     def setHeader(self, name: bytes, value: bytes) -> None: ...
 
+    def write(self, data: bytes) -> None: ...
 
-_Handler = Callable[["ControlResource", _Request], tuple[int, object]]
+    def finish(self) -> None: ...
+
+    def notifyFinish(self) -> Deferred[None]: ...
+
+
+#: A handler's answer: a status and a JSON body, or a body still to come.
+_Answer = tuple[int, object]
+_Handler = Callable[["ControlResource", _Request], _Answer]
 
 
 class ControlResource(Resource):
@@ -114,11 +189,11 @@ class ControlResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, smsc: SimSmsc) -> None:
+    def __init__(self, smsc: Controlled) -> None:
         _untyped(Resource.__init__)(self)
         self.smsc = smsc
 
-    def render(self, request: Any) -> bytes:
+    def render(self, request: Any) -> bytes | int:
         req = cast(_Request, request)
         path = req.path.rstrip(b"/") or b"/"
         methods = _ROUTES.get(path)
@@ -133,6 +208,8 @@ class ControlResource(Resource):
             code, body = handler(self, req)
         except _HttpError as exc:
             return _reply(req, exc.code, {"error": str(exc)})
+        if isinstance(body, Deferred):
+            return _reply_later(req, code, body)
         return _reply(req, code, body)
 
     def get_stats(self, request: _Request) -> tuple[int, object]:
@@ -162,15 +239,38 @@ class ControlResource(Resource):
             raise _HttpError(400, "from, to and text are required")
         out_of_order = _field(body, "out_of_order", bool, False)
         system_id = _field(body, "system_id", (str, type(None)), None)
+        seq = self.smsc.carrier.handsets.last_seq
         try:
             parts = self.smsc.inject_mo(
                 source, destination, text, out_of_order=out_of_order, system_id=system_id
             )
-        except QueueFull as exc:
+        except SimUnavailable as exc:
             raise _HttpError(503, str(exc)) from None
         except ValueError as exc:
             raise _HttpError(400, str(exc)) from None
-        return 202, {"parts": parts}
+        if isinstance(parts, Deferred):
+            committed: Deferred[object] = parts.addCallback(
+                lambda count: {"parts": count, "seq": seq, "committed": True}
+            )
+            return 202, committed
+        return 202, {"parts": parts, "seq": seq, "committed": False}
+
+    def get_handset(self, request: _Request) -> tuple[int, object]:
+        number = _query(request, "number")
+        if number is None or not number.strip():
+            raise _HttpError(400, "give the phone's number: /handset?number=+46701234567")
+        if len(number) > MAX_NUMBER_LENGTH or not number.isprintable():
+            raise _HttpError(
+                400, f"number must be at most {MAX_NUMBER_LENGTH} printable characters"
+            )
+        since_text = _query(request, "since") or "0"
+        if not since_text.isdecimal():
+            raise _HttpError(400, f"since must be a seq (a whole number), not {since_text!r}")
+        handsets = self.smsc.carrier.handsets
+        if not handsets.enabled:
+            raise _HttpError(404, "this simulator keeps no handset view (it is turned off)")
+        messages = handsets.messages(number, since=int(since_text), now=self.smsc.clock.seconds())
+        return 200, [message.to_json() for message in messages]
 
     def get_faults(self, request: _Request) -> tuple[int, object]:
         snapshot = self.smsc.carrier.snapshot()
@@ -223,9 +323,32 @@ _ROUTES: Final[dict[bytes, dict[bytes, _Handler]]] = {
     b"/stats": {b"GET": ControlResource.get_stats},
     b"/stats/count": {b"POST": ControlResource.post_count},
     b"/mo": {b"POST": ControlResource.post_mo},
+    b"/handset": {b"GET": ControlResource.get_handset},
     b"/faults": {b"GET": ControlResource.get_faults, b"POST": ControlResource.post_faults},
 }
 _ENDPOINTS: Final = sorted(path.decode() for path in _ROUTES)
+
+
+def _reply_later(request: _Request, code: int, body: Deferred[object]) -> int:
+    """Answer when ``body`` fires (503 when it fails), unless the client left."""
+    gone: list[bool] = []
+    request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+    def answer(result: object) -> None:
+        if not gone:
+            request.write(_reply(request, code, result))
+            request.finish()
+
+    def failed(failure: Failure) -> None:
+        _log.failure("an injected MO was not committed", failure)
+        if not gone:
+            error = {"error": f"the gateway did not commit it: {failure.getErrorMessage()}"}
+            request.write(_reply(request, 503, error))
+            request.finish()
+
+    body.addCallbacks(answer, failed)
+    done: int = NOT_DONE_YET
+    return done
 
 
 def _untyped(function: Any) -> Any:
@@ -233,8 +356,34 @@ def _untyped(function: Any) -> Any:
     return function
 
 
-def control_site(smsc: SimSmsc) -> Site:
+class _ControlSite(Site):
+    """A site that keeps quiet: ``inject --wait`` and ``inbox --follow`` poll
+    several times a second, and the gateway's log is not an access log."""
+
+    noisy = False
+
+    def log(self, request: object) -> None:
+        pass
+
+
+def control_site(smsc: Controlled) -> Site:
     """The twisted.web site to listen with."""
-    site: Site = _untyped(Site)(ControlResource(smsc))
+    site: Site = _untyped(_ControlSite)(ControlResource(smsc))
     site.displayTracebacks = False
     return site
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """Whether a server endpoint string listens on a loopback interface only."""
+    kind, _, rest = endpoint.partition(":")
+    if kind == "unix":
+        return True
+    interface = ""
+    for item in rest.split(":"):
+        name, sep, value = item.partition("=")
+        if sep and name == "interface":
+            interface = value
+    try:
+        return ipaddress.ip_address(interface).is_loopback
+    except ValueError:
+        return interface == "localhost"

@@ -44,6 +44,15 @@ accepted but no longer tracked: ``untracked_submits`` counts them and
 ``tracking_overflow`` is reported, and a count asked for such a key reads 0,
 so a checker must treat an overflowed run as unverifiable (raise the limit or
 shorten the run). Keys already held keep counting.
+
+What the phones received
+------------------------
+Every accepted submit is also handed, per destination, to
+:class:`~smppd.simulator.handset.Handsets` (``carrier.handsets``), which
+reassembles and decodes it under the carrier's ``dcs0`` and keeps the last
+messages of each number for the control endpoint's ``/handset``. The edge
+calls :meth:`SimCarrier.receipt_sent` when it sends a receipt, which counts
+it and marks the message on the phone with its state.
 """
 
 from __future__ import annotations
@@ -61,9 +70,10 @@ from itertools import count
 from typing import Final, NamedTuple
 
 from smppd.receipt import RECEIPT_TEXT_CHARS, OutgoingReceipt, format_receipt
+from smppd.simulator.handset import DEFAULT_HANDSET_MESSAGES, DEFAULT_HANDSET_NUMBERS, Handsets
 from smppd.smpp.constants import CommandStatus, MessageState
 from smppd.text import charset
-from smppd.text.policy import DEFAULT_POLICY, LongMessageMode, TextPolicy
+from smppd.text.policy import DEFAULT_POLICY, Dcs0, LongMessageMode, TextPolicy
 from smppd.text.segment import ReferenceAllocator, segment
 
 __all__ = [
@@ -85,6 +95,7 @@ __all__ = [
     "PendingReceipt",
     "SimCarrier",
     "SimSettings",
+    "SimUnavailable",
     "TokenBucket",
     "content_key",
     "parse_state_mix",
@@ -167,6 +178,10 @@ Address = tuple[int, int, str]
 # -- values ----------------------------------------------------------------------
 
 
+class SimUnavailable(Exception):
+    """The simulator cannot take an injected message now (try again later)."""
+
+
 class IdFormat(StrEnum):
     DEC = "dec"
     HEX = "hex"
@@ -206,6 +221,11 @@ class SimSettings:
     max_tracked_tags: int = DEFAULT_MAX_TRACKED_TAGS
     max_reported_duplicates: int = DEFAULT_MAX_REPORTED_DUPLICATES
     max_pending_receipts: int = DEFAULT_MAX_PENDING_RECEIPTS
+    #: What data_coding 0 means at this carrier, for what the phones show.
+    dcs0: Dcs0 = Dcs0.GSM7
+    #: Messages kept per phone, and phones kept (0: no handset view).
+    handset_messages: int = DEFAULT_HANDSET_MESSAGES
+    handset_numbers: int = DEFAULT_HANDSET_NUMBERS
 
     def __post_init__(self) -> None:
         if not 0 <= self.receipt_delay < math.inf:
@@ -221,9 +241,13 @@ class SimSettings:
             "max_tracked_tags",
             "max_reported_duplicates",
             "max_pending_receipts",
+            "handset_numbers",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} cannot be negative")
+        if self.handset_messages < 1:
+            raise ValueError("handset_messages must be at least 1")
+        object.__setattr__(self, "dcs0", Dcs0(self.dcs0))
 
 
 def _check_mix(mix: tuple[tuple[MessageState, float], ...]) -> None:
@@ -435,6 +459,11 @@ class SimCarrier:
         self._tags: dict[str, int] = {}
         self._duplicates: list[str] = []
         self._references = ReferenceAllocator()
+        self.handsets = Handsets(
+            dcs0=settings.dcs0,
+            max_messages=settings.handset_messages,
+            max_numbers=settings.handset_numbers,
+        )
 
     # -- changing behaviour while running ------------------------------------------
 
@@ -530,13 +559,16 @@ class SimCarrier:
         esm_class: int = 0,
         registered_delivery: int = 0,
         user_message_reference: int | None = None,
+        sar: tuple[int, int, int] | None = None,
         now: float,
         carrier_id: tuple[str, str] | None = None,
     ) -> tuple[str, str]:
         """Record an admitted submit; returns its carrier id (submit and receipt spellings).
 
-        Several destinations of one submit_multi share one id: pass the
-        first call's result as ``carrier_id`` to the others.
+        ``data`` is short_message, or message_payload when that is empty;
+        ``sar`` the SAR TLVs ``(ref, total, seq)`` when present. Several
+        destinations of one submit_multi share one id: pass the first
+        call's result as ``carrier_id`` to the others.
         """
         stats = self.stats
         stats.submits_accepted += 1
@@ -547,26 +579,42 @@ class SimCarrier:
             self._count_tag(tag)
         if user_message_reference is not None:
             self._count_tag(f"umr:{user_message_reference}")
+        state: MessageState | None = None
         wanted = registered_delivery & _RECEIPT_BITS
         if wanted:
-            state = self._draw_state()
-            delivered = state is MessageState.DELIVERED
+            drawn = self._draw_state()
+            delivered = drawn is MessageState.DELIVERED
             if wanted == 1 or (wanted == 2 and not delivered) or (wanted == 3 and delivered):
-                if esm_class & _ESM_UDHI and data:
-                    data = data[1 + data[0] :]
-                pending = PendingReceipt(
-                    system_id,
-                    ids[0],
-                    ids[1],
-                    destination,
-                    source,
-                    state,
-                    STATE_ERRORS[state],
-                    now,
-                    data,
-                    data_coding,
-                )
-                self.schedule_receipt(pending, now + self.settings.receipt_delay)
+                state = drawn
+        handsets = self.handsets
+        if handsets.enabled:
+            handsets.add(
+                carrier_id=ids[0],
+                source=source,
+                destination=destination,
+                esm_class=esm_class,
+                data_coding=data_coding,
+                data=data,
+                sar=sar,
+                receipt=state is not None,
+                now=now,
+            )
+        if state is not None:
+            if esm_class & _ESM_UDHI and data:
+                data = data[1 + data[0] :]
+            pending = PendingReceipt(
+                system_id,
+                ids[0],
+                ids[1],
+                destination,
+                source,
+                state,
+                STATE_ERRORS[state],
+                now,
+                data,
+                data_coding,
+            )
+            self.schedule_receipt(pending, now + self.settings.receipt_delay)
         return ids
 
     def _draw_state(self) -> MessageState:
@@ -614,6 +662,12 @@ class SimCarrier:
         if pending.attempt == 1:
             self.stats.receipts_scheduled += 1
         heapq.heappush(self._receipts, (due, next(self._order), pending))
+
+    def receipt_sent(self, pending: PendingReceipt) -> None:
+        """The edge sent ``pending`` (again, when its attempt is above 1)."""
+        self.stats.receipts_sent += 1
+        if pending.attempt == 1:
+            self.handsets.receipt(pending.carrier_id, pending.source[2], pending.state)
 
     def retry_receipt(self, pending: PendingReceipt, due: float) -> None:
         """Send a receipt again later (the application refused or did not answer)."""
@@ -733,6 +787,12 @@ class SimCarrier:
                 "max_tps": settings.max_tps,
                 "id_format": settings.id_format.value,
                 "receipt_id_format": self._receipt_format.value,
+            },
+            "handsets": {
+                "numbers": self.handsets.numbers,
+                "number_limit": settings.handset_numbers,
+                "messages_per_number": settings.handset_messages,
+                "last_seq": self.handsets.last_seq,
             },
             "faults": {
                 "drop_after": faults.drop_after,

@@ -53,6 +53,7 @@ from smppd.simulator.core import (
     MoPart,
     PendingReceipt,
     SimCarrier,
+    SimUnavailable,
 )
 from smppd.smpp._build import fast_constructor
 from smppd.smpp.constants import CommandStatus, EsmClass
@@ -102,7 +103,7 @@ _BOUND_STATES: Final = frozenset({State.BOUND_TX, State.BOUND_RX, State.BOUND_TR
 _log = Logger(namespace="smppd.simulator.server")
 
 
-class QueueFull(Exception):
+class QueueFull(SimUnavailable):
     """Too many deliveries wait for a receiver already."""
 
 
@@ -224,6 +225,7 @@ class SimSmsc:
             esm_class=request.esm_class,
             registered_delivery=request.registered_delivery,
             user_message_reference=request.user_message_reference,
+            sar=_sar(request),
             now=now,
         )
         self._arm_receipts()
@@ -234,6 +236,7 @@ class SimSmsc:
         source: Address = (request.source_addr_ton, request.source_addr_npi, request.source_addr)
         data = request.short_message or request.message_payload or b""
         ids: tuple[str, str] | None = None
+        sar = _sar(request)
         unsuccessful: list[UnsuccessfulSme] = []
         for destination in request.destinations:
             if isinstance(destination, DistributionList):
@@ -254,6 +257,7 @@ class SimSmsc:
                 esm_class=request.esm_class,
                 registered_delivery=request.registered_delivery,
                 user_message_reference=request.user_message_reference,
+                sar=sar,
                 now=now,
                 carrier_id=ids,
             )
@@ -354,7 +358,7 @@ class SimSmsc:
                 _log.failure("cannot build the receipt for {id}", id=item.carrier_id)
                 stats.receipts_dropped += 1
                 return
-            stats.receipts_sent += 1
+            self.carrier.receipt_sent(item)
         else:
             stats.mo_sent += 1
             part = item.part
@@ -430,6 +434,16 @@ class SimSmsc:
                 protocol.abort()
         done: Deferred[Any] = defer.DeferredList(closing, consumeErrors=True)
         return done.addCallback(lambda _: None)
+
+
+def _sar(request: SubmitSm | DataSm | SubmitMulti) -> tuple[int, int, int] | None:
+    """The SAR TLVs of a submit as (ref, total, seq), when all three are there."""
+    ref = request.sar_msg_ref_num
+    total = request.sar_total_segments
+    seq = request.sar_segment_seqnum
+    if ref is None or total is None or seq is None:
+        return None
+    return ref, total, seq
 
 
 # Building a DeliverSm through its validating __init__ costs more than the

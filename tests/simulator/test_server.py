@@ -363,7 +363,7 @@ def test_control_endpoint_reports_counts_injects_mo_and_sets_faults() -> None:
     assert counts["keys"] == {key: 1, "00": 0}
     assert counts["tags"] == {"t1": 1}
     code, answer = call(b"POST", b"/mo", b'{"from": "447700900123", "to": "12345", "text": "hi"}')
-    assert (code, answer) == (202, {"parts": 1})
+    assert (code, answer) == (202, {"parts": 1, "seq": 1, "committed": False})
     assert [p.short_message for p in conn.read()] == [b"hi"]  # type: ignore[attr-defined]
     code, faults = call(b"POST", b"/faults", b'{"drop_after": 5, "error_status": "0x58"}')
     assert code == 200

@@ -156,7 +156,9 @@ def test_transceiver_gets_its_receipt_and_an_injected_mo_and_stats_count_them(
 
         text = "Long news from a handset. " * 7
         assert sim.post("/mo", {"from": "447700900555", "to": "12345", "text": text}) == {
-            "parts": 2
+            "parts": 2,
+            "seq": 1,
+            "committed": False,
         }
         client.read_once()
         client.read_once()
@@ -260,7 +262,7 @@ def test_stats_command_says_when_no_simulator_answers() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=WAIT, check=False,
     )  # fmt: skip
     assert result.returncode == 1
-    assert "cannot reach the simulator" in result.stderr
+    assert "no simulator control endpoint at 127.0.0.1:" in result.stderr
 
 
 def test_a_port_in_use_is_reported_and_the_simulator_exits_with_an_error() -> None:
