@@ -32,6 +32,9 @@ from smppd.store.ops import ms
 DEFAULT_PURGE_BATCH: Final = 500
 PURGE_PAUSE_SECONDS: Final = 0.01
 SECONDS_PER_DAY: Final = 86_400
+# Marketing sends are what frequency caps count; no cap looks back further
+# than a year, so they are kept at least that long whatever the retention.
+MARKETING_SENDS_DAYS: Final = 366
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ class PurgeReport:
     fingerprints: int
     # Finished past retention, kept because a receipt still waits for its application.
     held: int = 0
+    marketing_sends: int = 0
 
 
 def cutoff_for(now: float, retention_days: int) -> float:
@@ -67,7 +71,9 @@ def purge(
     messages, held = _purge_messages(engine, cutoff, at, batches)
     inbound = _purge_inbound(engine, cutoff, batches)
     fingerprints = _purge_fingerprints(engine, cutoff, batches)
-    return PurgeReport(messages, inbound, fingerprints, held)
+    sends_cutoff = ms(cutoff_for(now, max(retention_days, MARKETING_SENDS_DAYS)))
+    sends = _purge_marketing_sends(engine, sends_cutoff, batches)
+    return PurgeReport(messages, inbound, fingerprints, held, sends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,5 +203,23 @@ def _purge_fingerprints(
                 delete(m.inbound_fingerprints).where(tuple_(fp.connector, fp.fingerprint).in_(keys))
             )
         purged += len(keys)
+        batches.rest()
+    return purged
+
+
+def _purge_marketing_sends(engine: Engine, cutoff: int, batches: _Batches) -> int:
+    sends = m.marketing_sends.c
+    purged = 0
+    while True:
+        with engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    select(sends.message_id).where(sends.at < cutoff).limit(batches.size)
+                ).scalars()
+            )
+            if not ids:
+                break
+            conn.execute(delete(m.marketing_sends).where(sends.message_id.in_(ids)))
+        purged += len(ids)
         batches.rest()
     return purged

@@ -94,15 +94,16 @@ def test_plugins_are_discovered_through_installed_entry_points(
 def test_one_name_from_two_distributions_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install(tmp_path / "a", "smppd-consent", {"consent": f"{MODULE}:Sample"}, monkeypatch)
-    install(tmp_path / "b", "acme-consent", {"consent": f"{MODULE}:Bare"}, monkeypatch)
+    # A name no installed distribution (smppd's own built-ins included) uses.
+    install(tmp_path / "a", "smppd-optout", {"optout": f"{MODULE}:Sample"}, monkeypatch)
+    install(tmp_path / "b", "acme-optout", {"optout": f"{MODULE}:Bare"}, monkeypatch)
     with pytest.raises(PluginConfigError) as caught:
         load_plugins({})
     (problem,) = caught.value.problems
-    assert problem.key == "plugins.consent"
+    assert problem.key == "plugins.optout"
     assert "installed twice" in problem.message
-    assert "smppd-consent 1.0" in problem.message
-    assert "acme-consent 1.0" in problem.message
+    assert "smppd-optout 1.0" in problem.message
+    assert "acme-optout 1.0" in problem.message
 
 
 def test_duplicate_entry_points_are_an_error_even_when_injected() -> None:

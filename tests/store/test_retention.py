@@ -193,3 +193,22 @@ def test_inbound_messages_still_owed_to_their_application_are_never_purged(
     left = {r for (r,) in _rows(engine, "SELECT id FROM inbound_messages")}
     assert {inside_hold, no_expiry} <= left
     assert len(left) == 3
+
+
+def test_marketing_sends_are_kept_a_year_whatever_the_retention(engine: Engine) -> None:
+    from sqlalchemy import insert
+
+    from smppd.store.models import marketing_sends
+    from smppd.store.ops import ms
+
+    with engine.begin() as conn:
+        conn.execute(
+            insert(marketing_sends),
+            [
+                {"message_id": "old", "number": "46701234567", "at": ms(NOW - 367 * DAY)},
+                {"message_id": "month", "number": "46701234567", "at": ms(NOW - 40 * DAY)},
+            ],
+        )
+    report = purge(engine, NOW, 30)
+    assert report.marketing_sends == 1
+    assert [r for (r,) in _rows(engine, "SELECT message_id FROM marketing_sends")] == ["month"]
