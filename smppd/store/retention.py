@@ -1,6 +1,7 @@
 """Retention: purge finished messages (with their parts, transitions and
 receipts), settled inbound messages and old de-duplication fingerprints once
-they are older than the configured number of days.
+they are older than the configured number of days; marketing sends (what
+frequency caps count) once they are older than that and than a year.
 
 Retention never takes what the gateway still owes an application. A receipt
 waits for its application for ``RECEIPT_HOLD_SECONDS`` (72 h), which may be
