@@ -4,8 +4,11 @@
   (:class:`OutboundMessage`, :class:`InboundMessage`, :class:`ReceiptEvent`),
   the verdicts (:class:`Accept`, :class:`Refuse`, :class:`Defer`), the
   inbound :class:`InboundOutcome` with its :class:`Reply` values, the
-  :class:`PluginContext` a started plugin may use, and the contract
-  (:class:`Plugin` and the hook protocols) checked when a plugin loads.
+  :class:`PluginContext` a started plugin may use (its :class:`Sender` for
+  messages of its own, its :class:`Writer` into the store's group commit,
+  the configuration's directory), the derived message ids of replies and
+  keyed sends, and the contract (:class:`Plugin` and the hook protocols)
+  checked when a plugin loads.
 * :mod:`plugins.host` — discovery through the entry-point group
   ``smppd.plugins`` (the built-ins register the same way), loading and
   configuration from the ``[plugins]`` table (:func:`load_plugins`), and the
@@ -47,7 +50,13 @@ from plugins.api import (
     ReceiptEvent,
     Refuse,
     Reply,
+    Sender,
+    SendResult,
+    SendUnavailable,
     Verdict,
+    Writer,
+    reply_message_id,
+    send_message_id,
 )
 
 __all__ = [
@@ -66,5 +75,11 @@ __all__ = [
     "ReceiptEvent",
     "Refuse",
     "Reply",
+    "SendResult",
+    "SendUnavailable",
+    "Sender",
     "Verdict",
+    "Writer",
+    "reply_message_id",
+    "send_message_id",
 ]

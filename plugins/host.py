@@ -24,7 +24,11 @@ How this works:
    ``config_model``. Every problem of the whole table is collected and
    raised together in one :class:`PluginConfigError`, each naming its key
    (``plugins.consent.quiet_hours.start``), so the configuration loader can
-   report them with its own.
+   report them with its own. A plugin's model is validated with the
+   pydantic context ``{"base_dir": <the configuration file's directory>}``,
+   so a field validator resolves relative paths (``rules =
+   ["config/rules/coffee.toml"]``) from there, not from wherever the daemon
+   was started.
 3. **Running** (:class:`PluginHost`). ``start()`` starts the plugins in
    order, ``stop()`` stops them in reverse. Each hook call goes through one
    gate (``_invoke``) that times it on the reactor thread, arms a timeout on
@@ -38,6 +42,9 @@ How this works:
    A plugin whose ``start`` failed stays in the chain: each of its hooks
    counts as failed and gets its ``on_error`` treatment, so a fail-closed
    consent plugin keeps refusing rather than silently disappearing.
+   Each plugin's :class:`~plugins.api.PluginContext` carries its own
+   ``send`` (from the ``sender`` factory the gateway gives the host) and the
+   shared ``write`` (:func:`group_commit_writer` over the store's writer).
 
 A synchronous hook cannot be interrupted: the timeout only helps against a
 Deferred that never fires. Hooks must therefore be quick and push blocking
@@ -55,10 +62,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal, ParamSpec, TypeVar, get_args
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, Protocol, TypeAlias, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
+from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
@@ -77,10 +86,13 @@ from plugins.api import (
     ReceiptEvent,
     Refuse,
     Reply,
+    Sender,
     Verdict,
+    Writer,
 )
 from smppd.clock import DelayedCall, ReactorClock
 from smppd.smpp.constants import CommandStatus
+from smppd.store.ops import CallbackFailed, CallInTransaction, WriteOp
 
 __all__ = [
     "DEFAULT_HOOK_TIMEOUT",
@@ -106,8 +118,10 @@ __all__ = [
     "PluginReply",
     "PluginSettings",
     "PluginVerdict",
+    "SenderFactory",
     "combine_verdicts",
     "discover",
+    "group_commit_writer",
     "load_plugins",
     "prepare_plugin",
     "thread_pool_runner",
@@ -138,6 +152,10 @@ HOST_KEYS = ("on_error", "on_error_status", "on_inbound_error", "hook_timeout")
 KeyPath = tuple[str | int, ...]
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+
+#: Makes the ``send`` of one plugin's context, given the plugin's name.
+SenderFactory: TypeAlias = Callable[[str], Sender]
 
 
 class Hook(StrEnum):
@@ -298,10 +316,13 @@ def _translate(model: type[BaseModel], prefix: KeyPath, error: ErrorDetails) -> 
 
 
 def _validate(
-    model: type[BaseModel], data: Mapping[str, Any], prefix: KeyPath
+    model: type[BaseModel],
+    data: Mapping[str, Any],
+    prefix: KeyPath,
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[BaseModel | None, list[PluginProblem]]:
     try:
-        return model.model_validate(dict(data)), []
+        return model.model_validate(dict(data), context=dict(context or {})), []
     except ValidationError as exc:
         return None, [_translate(model, prefix, error) for error in exc.errors(include_url=False)]
 
@@ -311,13 +332,18 @@ def _validate(
 
 @dataclass(frozen=True, slots=True)
 class LoadedPlugin:
-    """A checked plugin instance with its validated configuration."""
+    """A checked plugin instance with its validated configuration.
+
+    ``base_dir`` is the directory its configuration was validated against
+    (the configuration file's), None when none was given.
+    """
 
     name: str
     plugin: object
     settings: PluginSettings = field(default_factory=PluginSettings)
     config: BaseModel | None = None
     distribution: str | None = None
+    base_dir: Path | None = None
 
 
 def discover() -> tuple[EntryPoint, ...]:
@@ -398,7 +424,11 @@ def _check_plugin(name: str, plugin: object) -> list[PluginProblem]:
 
 
 def _prepare(
-    name: str, plugin: object, table: Mapping[str, Any], distribution: str | None
+    name: str,
+    plugin: object,
+    table: Mapping[str, Any],
+    distribution: str | None,
+    base_dir: Path | None = None,
 ) -> LoadedPlugin | list[PluginProblem]:
     where: KeyPath = ("plugins", name)
     problems = _check_plugin(name, plugin)
@@ -409,7 +439,7 @@ def _prepare(
     model = getattr(plugin, "config_model", None)
     config: BaseModel | None = None
     if model is not None:
-        config, more = _validate(model, own, where)
+        config, more = _validate(model, own, where, {"base_dir": base_dir})
         problems += more
     else:
         problems += [
@@ -424,15 +454,20 @@ def _prepare(
         on_inbound_error=OnInboundError(host_keys.on_inbound_error),
         hook_timeout=host_keys.hook_timeout,
     )
-    return LoadedPlugin(name, plugin, settings, config, distribution)
+    return LoadedPlugin(name, plugin, settings, config, distribution, base_dir)
 
 
 def prepare_plugin(
-    name: str, plugin: object, table: Mapping[str, Any] | None = None
+    name: str,
+    plugin: object,
+    table: Mapping[str, Any] | None = None,
+    *,
+    base_dir: Path | None = None,
 ) -> LoadedPlugin:
     """Check an instantiated ``plugin`` and validate its ``[plugins.NAME]``
-    ``table``; raise :class:`PluginConfigError` listing every problem."""
-    result = _prepare(name, plugin, table or {}, None)
+    ``table`` (relative paths against ``base_dir``); raise
+    :class:`PluginConfigError` listing every problem."""
+    result = _prepare(name, plugin, table or {}, None, base_dir)
     if isinstance(result, LoadedPlugin):
         return result
     raise PluginConfigError(result)
@@ -454,15 +489,20 @@ def _instantiate(name: str, entry: EntryPoint) -> object | PluginProblem:
 
 
 def load_plugins(
-    table: Mapping[str, Any] | None, *, available: Iterable[EntryPoint] | None = None
+    table: Mapping[str, Any] | None,
+    *,
+    available: Iterable[EntryPoint] | None = None,
+    base_dir: Path | None = None,
 ) -> tuple[LoadedPlugin, ...]:
     """Load the plugins the ``[plugins]`` table enables, in its order.
 
     ``available`` replaces discovery (the installed entry points of group
-    ``smppd.plugins``). The table of an installed plugin that is not enabled
-    is kept but neither imported nor validated, so a plugin can be switched
-    off without deleting its settings. Raises :class:`PluginConfigError`
-    with every problem.
+    ``smppd.plugins``). ``base_dir`` is the configuration file's directory:
+    each plugin's model is validated with the context ``{"base_dir":
+    base_dir}`` and the plugin's context carries it. The table of an
+    installed plugin that is not enabled is kept but neither imported nor
+    validated, so a plugin can be switched off without deleting its
+    settings. Raises :class:`PluginConfigError` with every problem.
     """
     table = table or {}
     found = tuple(discover() if available is None else available)
@@ -514,7 +554,7 @@ def load_plugins(
             problems.append(instance)
             continue
         dist = entry.dist.name if entry.dist is not None else None
-        result = _prepare(name, instance, own_table, dist)
+        result = _prepare(name, instance, own_table, dist, base_dir)
         if isinstance(result, LoadedPlugin):
             loaded.append(result)
         else:
@@ -530,6 +570,32 @@ def _unknown(name: str, by_name: Mapping[str, EntryPoint]) -> str:
         installed = ", ".join(sorted(by_name)) or "none"
         hint = f" (installed: {installed})"
     return f'unknown plugin "{name}"{hint}'
+
+
+class _Submits(Protocol):
+    def submit(self, op: WriteOp[T], /) -> Deferred[T]: ...
+
+
+def group_commit_writer(writer: _Submits) -> Writer:
+    """``PluginContext.write`` backed by the store's group-commit writer
+    (:class:`~smppd.store.txwriter.DeferredWriter`): each ``fn`` becomes a
+    :class:`~smppd.store.ops.CallInTransaction` of the next group, and its
+    own exception comes back as it was raised."""
+
+    def write(fn: Callable[[Connection], R], /) -> Deferred[R]:
+        d: Deferred[R] = writer.submit(CallInTransaction(fn))
+        d.addErrback(_unwrap_callback_failure)
+        return d
+
+    return write
+
+
+def _unwrap_callback_failure(failure: Failure) -> Failure:
+    error = failure.value
+    if isinstance(error, CallbackFailed):
+        inner = error.error
+        return Failure(inner, type(inner), inner.__traceback__)  # type: ignore[no-untyped-call]
+    return failure
 
 
 def thread_pool_runner(reactor: IReactorFromThreads, pool: ThreadPool) -> BlockingRunner:
@@ -754,7 +820,11 @@ class PluginHost:
     """Runs the loaded plugins' hooks in order and contains their failures.
 
     Call :meth:`start` once before the first hook and :meth:`stop` once after
-    the last (stop taking traffic first). Every hook method returns a
+    the last (stop taking traffic first). ``sender`` makes each plugin's
+    ``PluginContext.send`` and ``write`` is every plugin's
+    ``PluginContext.write``; without them a context has the defaults of
+    :class:`~plugins.api.PluginContext` (sending fails, writes run on
+    ``engine`` through ``run_blocking``). Every hook method returns a
     Deferred that never fails because of a plugin; with synchronous plugins
     it has already fired on return. Log events carry ``plugin``, ``hook`` and
     ``subject``: the message id, the inbound idempotency key, or the
@@ -768,6 +838,8 @@ class PluginHost:
         clock: ReactorClock,
         run_blocking: BlockingRunner,
         engine: Any = None,
+        sender: SenderFactory | None = None,
+        write: Writer | None = None,
         log: Logger | None = None,
         timer: Callable[[], float] = time.perf_counter,
         slow_threshold: float = SLOW_HOOK_SECONDS,
@@ -780,6 +852,8 @@ class PluginHost:
         self._clock = clock
         self._run_blocking = run_blocking
         self._engine = engine
+        self._sender = sender
+        self._write = write
         self._log = log if log is not None else Logger(namespace="smppd.plugins")
         # perf_counter, not the clock: this measures how long a call held the
         # reactor thread, which no reactor clock advances during.
@@ -823,6 +897,11 @@ class PluginHost:
         for slot in self._slots:
             if Hook.START not in slot.hooks:
                 continue
+            extra: dict[str, Any] = {}
+            if self._sender is not None:
+                extra["send"] = self._sender(slot.name)
+            if self._write is not None:
+                extra["write"] = self._write
             context: PluginContext[BaseModel | None] = PluginContext(
                 name=slot.name,
                 clock=self._clock,
@@ -834,6 +913,8 @@ class PluginHost:
                 run_blocking=self._run_blocking,
                 config=slot.loaded.config,
                 engine=self._engine,
+                base_dir=slot.loaded.base_dir or Path(),
+                **extra,
             )
             answer = await self._invoke(
                 slot,
@@ -935,15 +1016,26 @@ class PluginHost:
         self._require_running()
         if not self._by_hook[Hook.RECEIPT]:
             return succeed(())
-        return Deferred.fromCoroutine(self._receipt(evt))
+        return Deferred.fromCoroutine(self._receipt(evt, self._by_hook[Hook.RECEIPT]))
 
-    async def _receipt(self, evt: ReceiptEvent) -> tuple[PluginFailure, ...]:
+    async def _receipt(
+        self, evt: ReceiptEvent, slots: Sequence[_Slot]
+    ) -> tuple[PluginFailure, ...]:
         failures: list[PluginFailure] = []
-        for slot in self._by_hook[Hook.RECEIPT]:
+        for slot in slots:
             answer = await self._call(slot, Hook.RECEIPT, evt, evt.message_id, _expect_none)
             if isinstance(answer, PluginFailure):
                 failures.append(answer)
         return tuple(failures)
+
+    def receipt_for(self, plugin: str, evt: ReceiptEvent) -> Deferred[tuple[PluginFailure, ...]]:
+        """Show ``evt`` to the receipt hook of ``plugin`` alone (the outcome of
+        a message of its own that was never sent); nothing if it has none."""
+        self._require_running()
+        slots = [slot for slot in self._by_hook[Hook.RECEIPT] if slot.name == plugin]
+        if not slots:
+            return succeed(())
+        return Deferred.fromCoroutine(self._receipt(evt, slots))
 
     # -- counters ----------------------------------------------------------
 

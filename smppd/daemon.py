@@ -29,11 +29,15 @@ holds and stops last. Each step is bounded by its own timeout and all of
 them by :data:`SHUTDOWN_BOUND`, so a SIGTERM ends the process in bounded
 time.
 
-The components meet through two small relays, because two pairs need each
-other: the dispatcher tells the application server about receipts (the
+The components meet through three small relays, because three pairs need
+each other: the dispatcher tells the application server about receipts (the
 pipeline's ``Outbox``) and the server hands it accepted messages; the
 connectors deliver to the dispatcher's sink and the dispatcher drives the
-connectors.
+connectors; the plugins' ``PluginContext.send`` reaches
+:class:`~smppd.dispatch.replies.PluginMessages`, which needs the dispatcher
+and the plugins' outbound hooks. Plugin replies to inbound messages and
+messages plugins send go through that same outbound path; plugins' store
+writes (``PluginContext.write``) through the group-commit writer.
 
 :func:`run` is the process entry: the configuration, logging, the gateway on
 the given reactor, SIGTERM/SIGINT through the reactor's shutdown.
@@ -43,9 +47,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Engine
@@ -53,6 +57,7 @@ from twisted.internet.defer import (
     Deferred,
     FirstError,
     TimeoutError,
+    fail,
     gatherResults,
     maybeDeferred,
 )
@@ -63,9 +68,8 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from modem.pool import ModemPool
-from plugins.api import Channel, OutboundMessage, ReceiptEvent, Verdict
-from plugins.api import InboundMessage as PluginInbound
-from plugins.host import InboundDecision, LoadedPlugin, PluginHost, load_plugins
+from plugins.api import MessageClass, Sender, SendResult, SendUnavailable
+from plugins.host import LoadedPlugin, PluginHost, group_commit_writer, load_plugins
 from smppd.config import (
     Config,
     ModemPoolConnector,
@@ -81,8 +85,9 @@ from smppd.connectors.base import CarrierReceipt, Connector, ConnectorSink, Inbo
 from smppd.connectors.smpp import SmppConnector as SmppClientConnector
 from smppd.connectors.smpp import SmppConnectorSettings, SourceTonNpiRules, TonNpi
 from smppd.dispatch import Dispatcher, GatewaySink, InboundPipeline, ReceiptHandler
-from smppd.dispatch.inbound import HookVerdict, InboundEvent, forward_all
+from smppd.dispatch.inbound import forward_all
 from smppd.dispatch.receipts import ReceiptNotice
+from smppd.dispatch.replies import PluginHooks, PluginMessages
 from smppd.logs import start_logging
 from smppd.receipt import IdRule
 from smppd.server import ApplicationServer, ServerSettings, SubmitChecker
@@ -223,60 +228,44 @@ class _SinkRelay:
             self.target.state_changed(connector, up, detail)
 
 
-# -- plugin hooks as the components want them -------------------------------------------
+class _SendRelay:
+    """Each plugin's ``PluginContext.send`` before the outbound path exists.
 
+    The plugins start before the dispatcher is built; a send in between
+    fails with :class:`~plugins.api.SendUnavailable`.
+    """
 
-def _moment(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+    def __init__(self) -> None:
+        self.target: PluginMessages | None = None
 
-
-class _PluginHooks:
-    """Adapts the plugin host's hooks to the server's and the dispatcher's signatures."""
-
-    def __init__(self, host: PluginHost, modem_connectors: frozenset[str]) -> None:
-        self.host = host
-        self._modems = modem_connectors
-
-    def outbound(self, message: OutboundMessage) -> Deferred[Verdict]:
-        return self.host.outbound(message).addCallback(lambda decision: decision.verdict)
-
-    def inbound(self, event: InboundEvent) -> Deferred[HookVerdict]:
-        message = PluginInbound(
-            source=event.source,
-            destination=event.destination,
-            text=event.text,
-            received_at=_moment(event.received_at),
-            # The in-process simulator stands in for an SMPP carrier.
-            channel=Channel.MODEM if event.connector in self._modems else Channel.SMPP,
-            connector=event.connector,
-            idempotency_key=event.idempotency_key,
-            carrier_reference=event.carrier_reference,
-        )
-
-        def decided(decision: InboundDecision) -> HookVerdict:
-            if decision.replies:
-                # Replies need an outbound path of their own (an account to
-                # send as, a route); until a plugin that replies is installed
-                # they are reported instead of being sent.
-                _log.warn(
-                    "{count} plugin replies to {key} were not sent: this gateway sends"
-                    " no plugin replies",
-                    count=len(decision.replies),
-                    key=event.idempotency_key,
+    def sender_for(self, plugin: str) -> Sender:
+        def send(
+            *,
+            source: str,
+            destination: str,
+            text: str,
+            message_class: MessageClass = MessageClass.MARKETING,
+            key: str | None = None,
+            metadata: Mapping[str, str] = _NO_METADATA,
+        ) -> Deferred[SendResult]:
+            if self.target is None:
+                return fail(
+                    SendUnavailable("the gateway is starting: plugins can send once it runs")
                 )
-            return decision
+            return self.target.send(
+                plugin,
+                source=source,
+                destination=destination,
+                text=text,
+                message_class=message_class,
+                key=key,
+                metadata=metadata,
+            )
 
-        return self.host.inbound(message).addCallback(decided)
+        return send
 
-    def receipt(self, notice: ReceiptNotice) -> Deferred[object]:
-        event = ReceiptEvent(
-            message_id=notice.message_id,
-            state=notice.state,
-            at=_moment(notice.at),
-            error=notice.error,
-            carrier_id=notice.carrier_id,
-        )
-        return self.host.receipt(event).addCallback(lambda _: None)
+
+_NO_METADATA: Final[Mapping[str, str]] = {}
 
 
 def _ignore_receipt(_notice: ReceiptNotice) -> None:
@@ -322,6 +311,7 @@ class Gateway:
         self.reactor = reactor
         self.node = cfg.gateway.name
         self._plugins = tuple(plugins)
+        self._sends = _SendRelay()
         self._connector_seed = connector_seed
         self._undo: list[_Undo] = []
         self._starting: Deferred[None] | None = None
@@ -335,6 +325,7 @@ class Gateway:
         self.connectors: dict[str, Connector] = {}
         self.dispatcher: Dispatcher | None = None
         self.inbound: InboundPipeline | None = None
+        self.plugin_messages: PluginMessages | None = None
         self.server: ApplicationServer | None = None
         self.ports: list[Any] = []
 
@@ -422,7 +413,12 @@ class Gateway:
         self._push("shared state", shared.close)
 
         host = PluginHost(
-            self._plugins, clock=reactor, run_blocking=self.run_blocking, engine=engine
+            self._plugins,
+            clock=reactor,
+            run_blocking=self.run_blocking,
+            engine=engine,
+            sender=self._sends.sender_for,
+            write=group_commit_writer(writer),
         )
         self.plugin_host = host
         await host.start()
@@ -479,9 +475,10 @@ class Gateway:
         outbox = _OutboxRelay()
         sink = _SinkRelay()
         pools = frozenset(pool.name for pool in cfg.modem_pools)
-        hooks = _PluginHooks(host, pools) if host.names else None
         normaliser = build_normaliser(cfg)
         router = build_outbound_router(cfg)
+        ids = MessageIdGenerator()
+        checker = SubmitChecker(normaliser, router, ids)
 
         id_rules: dict[str, IdRule] = {}
         for connector in cfg.connectors:
@@ -503,6 +500,21 @@ class Gateway:
             correlations=shared,
             id_rules=id_rules,
         )
+        hooks: PluginHooks | None = None
+        if host.names:
+            hooks = PluginHooks(host, modem_connectors=pools)
+            messages = PluginMessages(
+                clock=reactor,
+                writer=writer,
+                composer=checker,
+                dispatch=dispatcher,
+                ids=ids,
+                outbound_check=hooks.outbound,
+                report=hooks.report,
+            )
+            hooks.messages = messages
+            self._sends.target = messages
+            self.plugin_messages = messages
         receipts = ReceiptHandler(
             clock=reactor,
             writer=writer,
@@ -519,6 +531,7 @@ class Gateway:
             router=build_inbound_router(cfg),
             normaliser=normaliser,
             inbound_hook=hooks.inbound if hooks is not None else forward_all,
+            dcs0={connector.name: connector.dcs0 for connector in cfg.connectors},
         )
         sink.target = GatewaySink(dispatcher, receipts, inbound)
         outbound_check: OutboundCheck | None = hooks.outbound if hooks is not None else None
@@ -528,7 +541,7 @@ class Gateway:
             engine=engine,
             writer=writer,
             run_blocking=self.run_blocking,
-            checker=SubmitChecker(normaliser, router, MessageIdGenerator()),
+            checker=checker,
             dispatch=dispatcher,
             shared=shared,
             outbound_check=outbound_check,
@@ -625,7 +638,8 @@ def run(config_path: str | os.PathLike[str], reactor: Any) -> int:
     configuration is not valid, and :class:`GatewayError` when it cannot run.
     """
     cfg = load_config(config_path)
-    loaded = load_plugins(cfg.plugins) if cfg.plugins else ()
+    base_dir = Path(config_path).absolute().parent
+    loaded = load_plugins(cfg.plugins, base_dir=base_dir) if cfg.plugins else ()
     gateway = Gateway(cfg, reactor, plugins=loaded)
     start_logging(cfg.log)
     outcome = {"code": EXIT_OK}

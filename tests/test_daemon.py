@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 
 from smppd.config import Config, ConfigError, SmppConnector, load_config, loads_config
 from smppd.connectors.smpp import BindLayout, SmppConnectorSettings, TonNpi
@@ -183,3 +184,42 @@ def test_stuck_stop_steps_are_abandoned_within_the_bound_and_later_steps_still_r
     assert ran == ["server", "connectors", "writer"]
     assert stopped.called
     assert clock.getDelayedCalls() == []
+
+
+def test_plugin_sends_reach_the_outbound_path_once_the_gateway_is_wired(tmp_path: Path) -> None:
+    from plugins.api import SendResult, SendUnavailable
+    from plugins.host import PluginHost, prepare_plugin
+    from smppd.shared import MemorySharedState
+    from smppd.smpp.constants import CommandStatus
+    from smppd.store.schema import open_store
+    from smppd.store.txwriter import DeferredWriter
+    from tests.dispatch.harness import ThreadReactor
+    from tests.plugins.fakes import run_now
+
+    class Quiet:
+        name = "loyalty"
+
+    clock = Clock()
+    gateway = Gateway(Config.default(base_dir=tmp_path), reactor=clock)
+    send = gateway._sends.sender_for("loyalty")
+    early: list[object] = []
+    send(source="72345", destination="+46701234567", text="hi").addErrback(early.append)
+    (failure,) = early
+    assert isinstance(failure, Failure) and isinstance(failure.value, SendUnavailable)
+
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    shared = MemorySharedState(clock)
+    try:
+        host = PluginHost([prepare_plugin("loyalty", Quiet())], clock=clock, run_blocking=run_now)
+        writer = DeferredWriter(ThreadReactor(), engine)  # type: ignore[arg-type]
+        gateway._wire(engine, writer, shared, host)
+        assert gateway.plugin_messages is not None
+        results: list[object] = []
+        # Refused before anything is stored: no writer or hook is needed to answer.
+        send(source="72345", destination="not a number", text="hi").addBoth(results.append)
+        (result,) = results
+        assert isinstance(result, SendResult)
+        assert result.refused == CommandStatus.ESME_RINVDSTADR
+    finally:
+        shared.close()
+        engine.dispose()

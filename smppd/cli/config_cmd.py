@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -47,7 +48,7 @@ def check(file: str | None) -> None:
         from plugins.host import PluginConfigError, load_plugins  # noqa: PLC0415
 
         try:
-            load_plugins(cfg.plugins)
+            load_plugins(cfg.plugins, base_dir=Path(path).absolute().parent)
         except PluginConfigError as exc:
             _fail(path, [f"{path}: {problem}" for problem in exc.problems])
     click.echo(f"{path}: OK")

@@ -11,7 +11,11 @@ The command is an ordinary SMPP application (smpplib, blocking sockets):
 2. It binds as a transceiver, so the receipts come back on the same
    connection, and submits the parts one at a time with
    ``registered_delivery`` 1 (a final receipt), printing the message id the
-   gateway returns for each.
+   gateway returns for each. ``--marketing`` / ``--transactional`` add
+   smppd's ``smppd_message_class`` TLV to every part
+   (:attr:`~smppd.smpp.constants.VendorTag.SMPPD_MESSAGE_CLASS`), which
+   overrides the account's traffic class for this message; without either
+   the account's class applies.
 3. It reads PDUs until every distinct message id has a final receipt
    (``deliver_sm`` with a receipt ``esm_class``, parsed by
    :func:`smppd.receipt.parse_receipt`) or the deadline passes, answering
@@ -47,6 +51,7 @@ from typing import Any, Final, NoReturn
 
 import click
 import smpplib.client
+import smpplib.command
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.smpp
@@ -57,8 +62,17 @@ from smppd.cli._bind import (
     bind_options,
 )
 from smppd.receipt import IdBase, Receipt, ReceiptError, id_keys, parse_receipt
-from smppd.smpp.constants import CommandStatus, MessageState, Npi, RegisteredDelivery, Ton
+from smppd.smpp.constants import (
+    CommandStatus,
+    MessageState,
+    Npi,
+    RegisteredDelivery,
+    SmppdMessageClass,
+    Ton,
+    VendorTag,
+)
 from smppd.smpp.helpers import is_delivery_receipt, is_intermediate_notification
+from smppd.smpp.tlv import Tlv
 from smppd.text.charset import TextEncodeError
 from smppd.text.policy import DEFAULT_POLICY, LongMessageMode, TextPolicy
 from smppd.text.segment import SegmentedMessage, TooManyParts, segment
@@ -150,6 +164,8 @@ class SendRequest:
     wait: bool = True
     timeout: float = DEFAULT_TIMEOUT
     policy: TextPolicy = DEFAULT_POLICY
+    #: The message's class; None: the account's traffic class.
+    message_class: SmppdMessageClass | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +238,19 @@ class _Client(smpplib.client.Client):  # type: ignore[misc]  # smpplib is untype
 
     def set_timeout(self, seconds: float) -> None:
         self._socket.settimeout(max(0.001, seconds))
+
+
+class _SubmitSm(smpplib.command.SubmitSM):  # type: ignore[misc]  # smpplib is untyped
+    """smpplib's submit_sm with TLVs it does not know appended as ready octets
+    (smpplib encodes only the standard optional parameters)."""
+
+    def __init__(self, *args: Any, extra_tlvs: bytes = b"", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_tlvs = extra_tlvs
+
+    def generate_params(self) -> bytes:
+        body: bytes = super().generate_params()
+        return body + self.extra_tlvs
 
 
 class _Stop(Exception):
@@ -353,7 +382,9 @@ class _Session:
                     "sar_total_segments": part.sar.total,
                     "sar_segment_seqnum": part.sar.seq,
                 }
-            pdu = smpplib.smpp.make_pdu("submit_sm", client=self.client, **fields)
+            pdu = _SubmitSm(
+                "submit_sm", client=self.client, extra_tlvs=self._extra_tlvs(), **fields
+            )
             self._send(pdu)
             response = self._read_until(
                 _answer_to(pdu.sequence), waiting_for=f"the answer to part {index}/{total}"
@@ -375,6 +406,12 @@ class _Session:
             for key in id_keys(message_id, IdBase.AUTO):
                 self.progress.keys[key] = message_id
             self.report(submitted)
+
+    def _extra_tlvs(self) -> bytes:
+        message_class = self.request.message_class
+        if message_class is None:
+            return b""
+        return Tlv.u8(VendorTag.SMPPD_MESSAGE_CLASS, message_class).encode()
 
     def _wait_for_receipts(self) -> None:
         # Each distinct id needs its receipt: the gateway may give one id to
@@ -689,8 +726,8 @@ def _address_option(source: bool) -> Callable[[click.Context, click.Parameter, s
 )
 @bind_options(
     server="The gateway's address.",
-    account='The application account to bind as.',
-    password='Environment variable holding the password (asked for on a terminal if unset).',
+    account="The application account to bind as.",
+    password="Environment variable holding the password (asked for on a terminal if unset).",
 )
 @click.option(
     "--long",
@@ -699,6 +736,13 @@ def _address_option(source: bool) -> Callable[[click.Context, click.Parameter, s
     default="udh8",
     show_default=True,
     help="How the parts of a long text are tied together.",
+)
+@click.option(
+    "--marketing/--transactional",
+    "marketing",
+    default=None,
+    help="The message's class (quiet hours and frequency caps hold marketing;"
+    " default: the account's traffic class).",
 )
 @click.option("--no-wait", is_flag=True, help="Exit once submitted; ask for no receipt.")
 @click.option(
@@ -721,6 +765,7 @@ def send(
     system_id: str,
     password_env: str,
     long_mode: str,
+    marketing: bool | None,
     no_wait: bool,
     timeout: float,
     as_json: bool,
@@ -744,6 +789,13 @@ def send(
         wait=not no_wait,
         timeout=timeout,
         policy=TextPolicy(long_message=LongMessageMode(long_mode)),
+        message_class=(
+            None
+            if marketing is None
+            else SmppdMessageClass.MARKETING
+            if marketing
+            else SmppdMessageClass.TRANSACTIONAL
+        ),
     )
     password = _password(password_env)
     if password is None:

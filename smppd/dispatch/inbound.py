@@ -25,6 +25,11 @@ How this works
    taken (:class:`~smppd.store.dispatchops.ResolveInbound`), after which the
    account's bind is woken.
 
+Text is decoded with the receiving connector's ``dcs0`` (what its SMSC
+means by data_coding 0: GSM-7, Latin-1 or ASCII; GSM-7 for a connector that
+names none): one reassembler per reading, each connector's parts go to the
+one of its reading, so every group is decoded as its carrier wrote it.
+
 The window buckets the stored fingerprints (``fingerprint:bucket``), so a
 subscriber who sends the same text again after the window is heard again.
 At start, :meth:`InboundPipeline.start` reads back the parts a previous run
@@ -36,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, cast
 
@@ -62,6 +67,7 @@ from smppd.store.dispatchops import (
 from smppd.store.models import CARRIER_MESSAGE_ID_MAX
 from smppd.store.ops import RECEIPT_HOLD_SECONDS, InboundMessage, StoreInbound
 from smppd.text.charset import decode
+from smppd.text.policy import Dcs0
 from smppd.text.reassembly import (
     DEFAULT_GAP_MARKER,
     DEFAULT_TIMEOUT,
@@ -114,7 +120,9 @@ class InboundEvent:
 
     ``idempotency_key`` is the same for the same message re-sent or read back
     after a restart. ``complete`` is False for a message whose missing parts
-    never came (``missing`` lists them; the text marks the gaps).
+    never came (``missing`` lists them; the text marks the gaps). The TON
+    and NPI of both addresses are as the carrier sent them: a reply goes
+    back to the source read the same way.
     """
 
     connector: str
@@ -126,6 +134,10 @@ class InboundEvent:
     carrier_reference: str | None
     complete: bool
     missing: tuple[int, ...]
+    source_ton: int = 1
+    source_npi: int = 1
+    dest_ton: int = 0
+    dest_npi: int = 1
 
 
 class HookVerdict(Protocol):
@@ -186,7 +198,7 @@ class InboundPipeline:
         normaliser: AddressNormaliser,
         inbound_hook: InboundHook = forward_all,
         settings: InboundSettings | None = None,
-        dcs0: str = "gsm7",
+        dcs0: Mapping[str, str] | None = None,
     ) -> None:
         self._clock = clock
         self._writer = writer
@@ -196,13 +208,9 @@ class InboundPipeline:
         self._normaliser = normaliser
         self._hook = inbound_hook
         self.settings = settings or InboundSettings()
-        self._reassembler = Reassembler(
-            lambda data, dc, *, locking_shift=0, single_shift=0: decode(
-                data, dc, dcs0=dcs0, locking_shift=locking_shift, single_shift=single_shift
-            ),
-            timeout=self.settings.reassembly_timeout,
-            gap_marker=self.settings.gap_marker,
-        )
+        # Connector -> how it reads data_coding 0; missing: GSM-7.
+        self._dcs0 = {name: Dcs0(value) for name, value in (dcs0 or {}).items()}
+        self._reassemblers: dict[Dcs0, Reassembler] = {}
         # Part rows waiting in the reassembler, by group and part number.
         self._waiting: dict[tuple[GroupKey, int], deque[_Held]] = {}
         self._timer: DelayedCall | None = None
@@ -238,6 +246,20 @@ class InboundPipeline:
             self._reassemble(part, held.id, fingerprint(part), held.received_at)
         self._expire()
         return len(parts)
+
+    def _reassembler_for(self, connector: str) -> Reassembler:
+        reading = self._dcs0.get(connector, Dcs0.GSM7)
+        reassembler = self._reassemblers.get(reading)
+        if reassembler is None:
+            reassembler = Reassembler(
+                lambda data, dc, *, locking_shift=0, single_shift=0: decode(
+                    data, dc, dcs0=reading, locking_shift=locking_shift, single_shift=single_shift
+                ),
+                timeout=self.settings.reassembly_timeout,
+                gap_marker=self.settings.gap_marker,
+            )
+            self._reassemblers[reading] = reassembler
+        return reassembler
 
     def stop(self) -> None:
         """Stop the timer; acknowledged parts stay in the store for the next start."""
@@ -336,9 +358,10 @@ class InboundPipeline:
         slot = _slot(p)
         if slot is not None:
             self._waiting.setdefault(slot, deque()).append(held)
-        before = self._reassembler.buffered_octets
-        out = self._reassembler.add(p, now)
-        if slot is not None and not out and self._reassembler.buffered_octets == before:
+        reassembler = self._reassembler_for(part.connector)
+        before = reassembler.buffered_octets
+        out = reassembler.add(p, now)
+        if slot is not None and not out and reassembler.buffered_octets == before:
             # The reassembler already had this very part (same octets under
             # another carrier reference) or delivered it lately: nothing to keep.
             self._unfile(slot, held)
@@ -363,7 +386,12 @@ class InboundPipeline:
         self._writer.submit(op).addErrback(self._log_failure, "closing a duplicate part")
 
     def _arm(self) -> None:
-        deadline = self._reassembler.next_deadline()
+        deadlines = [
+            deadline
+            for r in self._reassemblers.values()
+            if (deadline := r.next_deadline()) is not None
+        ]
+        deadline = min(deadlines, default=None)
         if deadline is None or deadline == self._timer_at:
             return
         if self._timer is not None and self._timer.active():
@@ -375,8 +403,10 @@ class InboundPipeline:
 
     def _expire(self) -> None:
         self._timer = self._timer_at = None
-        for assembled in self._reassembler.expire(self._clock.seconds()):
-            self._finished(assembled, None)
+        now = self._clock.seconds()
+        for reassembler in self._reassemblers.values():
+            for assembled in reassembler.expire(now):
+                self._finished(assembled, None)
         self._arm()
 
     def _finished(self, a: Assembled, standalone: list[_Held] | None) -> None:
@@ -404,6 +434,10 @@ class InboundPipeline:
             carrier_reference=first.carrier_reference,
             complete=a.complete,
             missing=a.missing,
+            source_ton=first.source.ton,
+            source_npi=first.source.npi,
+            dest_ton=first.destination.ton,
+            dest_npi=first.destination.npi,
         )
         d = cast("Deferred[HookVerdict]", maybeDeferred(self._hook, event))
         verdict: Deferred[HookVerdict] = d.addErrback(self._hook_failed, event)

@@ -25,7 +25,14 @@ left is the gateway's own business:
   produced in the commit's callback, so status 0 is never sent for a
   message that is not stored; a full writer is ESME_RTHROTTLED. Committed
   messages go to the dispatcher (application-split parts through
-  :class:`~smppd.server.groups.PartGroups`).
+  :class:`~smppd.server.groups.PartGroups`). A plugin's refusal is logged
+  once with its reason and answered as the plugin says: with its status,
+  or (``Refuse.answer = "receipt"``) with status 0 and a message id, the
+  message stored directly as ``rejected``
+  (:class:`~smppd.store.ops.RejectMessage`), never dispatched, and its
+  REJECTD receipt, when ``registered_delivery`` asks for one, forwarded
+  through the outbox like any other receipt. For ``submit_multi`` each
+  destination is one message and gets its own verdict.
 * **query_sm / cancel_sm / replace_sm**: :class:`~smppd.server.queries.ApplicationQueries`.
 * **receipts and MO**: receiver and transceiver binds are attached to the
   :class:`~smppd.server.outbox.ApplicationOutbox`; :meth:`ApplicationServer.wake`
@@ -41,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TypeVar, cast
@@ -103,7 +110,7 @@ from smppd.smpp.pdu import (
 )
 from smppd.store.accounts import Account
 from smppd.store.errors import WriterOverloaded
-from smppd.store.ops import AcceptMessage, NewMessage, WriteOp
+from smppd.store.ops import AcceptMessage, NewMessage, RejectMessage, WriteOp
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -116,6 +123,8 @@ __all__ = [
     "OutboundHost",
     "ServerSettings",
     "accept_all",
+    "deferred_until",
+    "outbound_view",
     "plugin_outbound_check",
 ]
 
@@ -163,6 +172,49 @@ def _verdict_of(decision: Any) -> Verdict:
     verdict = decision.verdict
     assert isinstance(verdict, Accept | Refuse | Defer)
     return verdict
+
+
+def _moment(at: float | None) -> datetime | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC)
+
+
+def outbound_view(
+    message: NewMessage,
+    *,
+    origin: str | None = None,
+    in_reply_to: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> OutboundMessage:
+    """What the outbound plugin hooks see of a message about to be stored.
+
+    ``origin`` names the plugin whose own message it is, ``in_reply_to``
+    the inbound message's idempotency key when it is a reply.
+    """
+    return OutboundMessage(
+        message_id=message.id,
+        system_id=message.account,
+        source=message.source_addr,
+        destination=message.dest_addr,
+        message_class=MessageClass(message.traffic_class),
+        text=message.text,
+        payload=message.payload,
+        data_coding=message.data_coding,
+        registered_delivery=message.registered_delivery,
+        schedule_at=_moment(message.schedule_at),
+        validity_until=_moment(message.validity_at),
+        route=message.route,
+        metadata=metadata or {},
+        origin=origin,
+        in_reply_to=in_reply_to,
+    )
+
+
+def deferred_until(message: NewMessage, verdict: Defer) -> NewMessage:
+    """The message held until the verdict's moment, or its own schedule if later."""
+    until = verdict.until.timestamp()
+    if message.schedule_at is None or message.schedule_at < until:
+        return dataclasses.replace(message, schedule_at=until)
+    return message
 
 
 class AppWriter(Protocol):
@@ -775,19 +827,39 @@ class ApplicationServer:
         check = self._check
         if check is None:
             return self._commit(submission)
-        d = check(self._outbound_view(submission.message))
+        d = check(outbound_view(submission.message))
         return d.addCallback(self._checked, submission)
 
     def _checked(self, verdict: Verdict, submission: Submission) -> Any:
         if isinstance(verdict, Refuse):
-            return int(verdict.command_status)
+            return self._refused(verdict, submission.message)
         if isinstance(verdict, Defer):
-            until = verdict.until.timestamp()
-            message = submission.message
-            if message.schedule_at is None or message.schedule_at < until:
-                message = dataclasses.replace(message, schedule_at=until)
-                submission = dataclasses.replace(submission, message=message)
+            message = deferred_until(submission.message, verdict)
+            submission = dataclasses.replace(submission, message=message)
         return self._commit(submission)
+
+    def _refused(self, verdict: Refuse, message: NewMessage) -> int | Deferred[str]:
+        status = int(verdict.command_status)
+        _log.info(
+            "{account}: message {message_id} to {destination} refused by a plugin"
+            " (0x{status:08X}, answered with a {answer}): {reason}",
+            account=message.account,
+            message_id=message.id,
+            destination=message.dest_addr,
+            status=status,
+            answer=verdict.answer,
+            reason=verdict.reason,
+        )
+        if verdict.answer == "status":
+            return status
+        op = RejectMessage(message, self.clock.seconds(), status, verdict.reason)
+        d = self._writer.submit(op)
+        return d.addCallback(self._rejected, message.account)
+
+    def _rejected(self, message_id: str, account: str) -> str:
+        # Its receipt (if asked for) is in the store now: forward it.
+        self.wake(account)
+        return message_id
 
     def _commit(self, submission: Submission) -> Deferred[Any]:
         message = submission.message
@@ -809,23 +881,3 @@ class ApplicationServer:
         else:
             self.groups.add(submission.group, submission.seq, accepted)
         return message_id
-
-    @staticmethod
-    def _outbound_view(message: NewMessage) -> OutboundMessage:
-        def moment(at: float | None) -> datetime | None:
-            return None if at is None else datetime.fromtimestamp(at, UTC)
-
-        return OutboundMessage(
-            message_id=message.id,
-            system_id=message.account,
-            source=message.source_addr,
-            destination=message.dest_addr,
-            message_class=MessageClass(message.traffic_class),
-            text=message.text,
-            payload=message.payload,
-            data_coding=message.data_coding,
-            registered_delivery=message.registered_delivery,
-            schedule_at=moment(message.schedule_at),
-            validity_until=moment(message.validity_at),
-            route=message.route,
-        )

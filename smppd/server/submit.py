@@ -28,6 +28,17 @@ gives the application the most useful status (PROTOCOL.md §1.4, §1.10):
      one septet per octet); what a carrier wants instead is applied when
      sending.
 
+The message's class (transactional or marketing) is the account's
+``traffic_class`` unless the request carries smppd's vendor TLV
+``smppd_message_class`` (:attr:`~smppd.smpp.constants.VendorTag.SMPPD_MESSAGE_CLASS`:
+0 transactional, 1 marketing; anything else is ``ESME_RINVOPTPARAMVAL``);
+routing and the plugins see the message's class, and the store keeps it.
+
+:meth:`SubmitChecker.compose` makes a message of a text the gateway sends
+itself (a plugin's reply or message) through the same steps: addresses,
+the route for its account and class, and the route's text policy splitting
+the text as it splits an application's long text.
+
 A refusal is a :class:`Refusal` value with the status to answer; nothing
 here raises for bad input, touches the store or reads a clock.
 """
@@ -42,7 +53,7 @@ from typing import Final, Literal
 
 from smppd.routing import AddressError, AddressKind, MessageClass, NoRoute, OutboundRouter
 from smppd.routing.address import Address, AddressNormaliser
-from smppd.smpp.constants import CommandStatus, Ton
+from smppd.smpp.constants import CommandStatus, Npi, SmppdMessageClass, Ton, VendorTag
 from smppd.smpp.helpers import ESM_MESSAGE_TYPE_MASK
 from smppd.smpp.pdu import DataSm, DistributionList, SubmitMulti, SubmitSm, UnsuccessfulSme
 from smppd.smpp.timefmt import (
@@ -51,7 +62,7 @@ from smppd.smpp.timefmt import (
     parse_validity_period,
 )
 from smppd.smpp.tlv import Tag
-from smppd.store.accounts import Account
+from smppd.store.accounts import Account, TrafficClass
 from smppd.store.ids import MessageIdGenerator
 from smppd.store.ops import NewMessage
 from smppd.text import charset
@@ -63,6 +74,7 @@ from smppd.text.udh import Concat, UDHError, build_udh, split_udh
 
 __all__ = [
     "GSM7_SINGLE_SMS_SEPTETS",
+    "Composition",
     "GroupKey",
     "Refusal",
     "Submission",
@@ -82,6 +94,11 @@ _UCS2: Final = 0x08
 _GSM7_CODINGS: Final = frozenset({0x00, *range(0xF0, 0xF4)})
 _BINARY_CODINGS: Final = frozenset({0x02, 0x04, *range(0xF4, 0xF8)})
 _MESSAGE_CLASSES: Final = {c.value: c for c in MessageClass}
+# The smppd_message_class TLV's octet -> the stored traffic class.
+_TLV_CLASSES: Final[Mapping[bytes, TrafficClass]] = {
+    bytes((SmppdMessageClass.TRANSACTIONAL,)): "transactional",
+    bytes((SmppdMessageClass.MARKETING,)): "marketing",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,29 @@ class Submission:
     message: NewMessage
     group: GroupKey | None = None
     seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Composition:
+    """A text the gateway sends on its own behalf (a plugin's reply or message).
+
+    ``account`` is who it is sent as (a plugin's name: routes select it by
+    that); the addresses are read as an application's would be, with their
+    TON and NPI. ``message_id`` is given, so that an id derived from an
+    idempotency key makes a re-sent message recognisable.
+    """
+
+    message_id: str
+    account: str
+    traffic_class: TrafficClass
+    source: str
+    destination: str
+    text: str
+    source_ton: int = Ton.UNKNOWN
+    source_npi: int = Npi.ISDN
+    dest_ton: int = Ton.UNKNOWN
+    dest_npi: int = Npi.ISDN
+    registered_delivery: int = 1
 
 
 class _Refused(Exception):
@@ -195,11 +235,12 @@ class SubmitChecker:
                 pdu.replace_if_present_flag,
                 pdu.sm_default_msg_id,
             )
+            traffic_class = _traffic_class(pdu, account)
             source = self._source(
                 account, pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr
             )
             dest = self._destination(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)
-            route, policy = self._route(account, source, dest)
+            route, policy = self._route(account.system_id, traffic_class, source, dest)
             schedule_at, validity_at = self._times(
                 pdu.schedule_delivery_time, pdu.validity_period, now
             )
@@ -217,7 +258,8 @@ class SubmitChecker:
         except _Refused as refused:
             return Refusal(refused.status, refused.reason)
         return self._submission(
-            account,
+            account.system_id,
+            traffic_class,
             now,
             (source, pdu.source_addr_ton, pdu.source_addr_npi),
             (dest, pdu.dest_addr_ton, pdu.dest_addr_npi),
@@ -233,11 +275,12 @@ class SubmitChecker:
     def data_sm(self, pdu: DataSm, account: Account, now: float) -> Submission | Refusal:
         try:
             self._check_flags(pdu.esm_class, pdu.registered_delivery, 0, 0)
+            traffic_class = _traffic_class(pdu, account)
             source = self._source(
                 account, pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr
             )
             dest = self._destination(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)
-            route, policy = self._route(account, source, dest)
+            route, policy = self._route(account.system_id, traffic_class, source, dest)
             payload = pdu.message_payload
             if payload is None:
                 raise _Refused(_S.ESME_RMISSINGOPTPARAM, "data_sm without message_payload")
@@ -254,7 +297,8 @@ class SubmitChecker:
         except _Refused as refused:
             return Refusal(refused.status, refused.reason)
         return self._submission(
-            account,
+            account.system_id,
+            traffic_class,
             now,
             (source, pdu.source_addr_ton, pdu.source_addr_npi),
             (dest, pdu.dest_addr_ton, pdu.dest_addr_npi),
@@ -280,6 +324,7 @@ class SubmitChecker:
                 pdu.replace_if_present_flag,
                 pdu.sm_default_msg_id,
             )
+            traffic_class = _traffic_class(pdu, account)
             source = self._source(
                 account, pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr
             )
@@ -301,7 +346,7 @@ class SubmitChecker:
                 continue
             try:
                 dest = self._destination(entry.ton, entry.npi, entry.address)
-                route, policy = self._route(account, source, dest)
+                route, policy = self._route(account.system_id, traffic_class, source, dest)
                 content = self._content(
                     body,
                     pdu.data_coding,
@@ -321,7 +366,8 @@ class SubmitChecker:
                 )
                 continue
             result = self._submission(
-                account,
+                account.system_id,
+                traffic_class,
                 now,
                 (source, pdu.source_addr_ton, pdu.source_addr_npi),
                 (dest, entry.ton, entry.npi),
@@ -336,6 +382,41 @@ class SubmitChecker:
             assert isinstance(result, Submission)
             accepted.append(result)
         return accepted, failed
+
+    def compose(self, composition: Composition, now: float) -> Submission | Refusal:
+        """A message of a text the gateway sends itself; see the module docstring.
+
+        Neither the account's allowed senders nor its throughput apply: the
+        account is a plugin's name, not an application's account.
+        """
+        c = composition
+        if not c.text:
+            return Refusal(_S.ESME_RINVMSGLEN, "the text is empty")
+        try:
+            source = self._normaliser.source(c.source_ton, c.source_npi, c.source)
+        except AddressError as exc:
+            return Refusal(exc.command_status, str(exc))
+        try:
+            dest = self._destination(c.dest_ton, c.dest_npi, c.destination)
+            route, policy = self._route(c.account, c.traffic_class, source, dest)
+            content = self._text_content(c.text, policy, dest.value)
+        except _Refused as refused:
+            return Refusal(refused.status, refused.reason)
+        return self._submission(
+            c.account,
+            c.traffic_class,
+            now,
+            (source, c.source_ton, c.source_npi),
+            (dest, c.dest_ton, c.dest_npi),
+            content=content,
+            route=route,
+            protocol_id=0,
+            priority=0,
+            registered_delivery=c.registered_delivery,
+            schedule_at=None,
+            validity_at=None,
+            message_id=c.message_id,
+        )
 
     def replacement(
         self,
@@ -426,10 +507,10 @@ class SubmitChecker:
         return dest
 
     def _route(
-        self, account: Account, source: Address | None, dest: Address
+        self, system_id: str, traffic_class: str, source: Address | None, dest: Address
     ) -> tuple[str, TextPolicy]:
-        msg_class = _MESSAGE_CLASSES.get(account.settings.traffic_class)
-        route = self._router.match(account.system_id, source, dest, msg_class)
+        msg_class = _MESSAGE_CLASSES.get(traffic_class)
+        route = self._router.match(system_id, source, dest, msg_class)
         if isinstance(route, NoRoute):
             raise _Refused(_S.ESME_RINVDSTADR, str(route))
         return route.name, self._policies.get(route.text_policy, DEFAULT_POLICY)
@@ -519,6 +600,25 @@ class SubmitChecker:
             )
         return self._split(payload, data_coding, esm_class, policy, destination)
 
+    def _text_content(self, text: str, policy: TextPolicy, destination: str) -> _Content:
+        """A text encoded and split as :meth:`_split` does an application's long text."""
+        next_reference = self._references.for_policy(destination, policy)
+        try:
+            message = segment(text, policy, next_reference=next_reference)
+        except TooManyParts as exc:
+            raise _Refused(_S.ESME_RINVMSGLEN, str(exc)) from None
+        except TextEncodeError as exc:
+            raise _Refused(_S.ESME_RINVDCS, str(exc)) from None
+        return _Content(
+            b"".join(part.payload for part in message.parts),
+            tuple(part.short_message for part in message.parts),
+            message.text,
+            message.data_coding,
+            message.esm_class_udhi,
+            None,
+            False,
+        )
+
     def _split(
         self, payload: bytes, data_coding: int, esm_class: int, policy: TextPolicy, destination: str
     ) -> _Content:
@@ -551,7 +651,8 @@ class SubmitChecker:
 
     def _submission(
         self,
-        account: Account,
+        system_id: str,
+        traffic_class: TrafficClass,
         now: float,
         source: tuple[Address | None, int, int],
         dest: tuple[Address, int, int],
@@ -563,13 +664,13 @@ class SubmitChecker:
         registered_delivery: int,
         schedule_at: float | None,
         validity_at: float | None,
+        message_id: str | None = None,
     ) -> Submission:
         source_addr, source_ton, source_npi = _wire(*source)
         dest_addr, dest_ton, dest_npi = _wire(*dest)
-        settings = account.settings
         message = NewMessage(
-            id=self._ids.new(now),
-            account=account.system_id,
+            id=self._ids.new(now) if message_id is None else message_id,
+            account=system_id,
             source_addr=source_addr,
             dest_addr=dest_addr,
             payload=content.payload,
@@ -586,7 +687,7 @@ class SubmitChecker:
             schedule_at=schedule_at,
             validity_at=validity_at,
             text=content.text,
-            traffic_class=settings.traffic_class,
+            traffic_class=traffic_class,
             route=route,
         )
         concat = content.concat
@@ -595,8 +696,23 @@ class SubmitChecker:
         kind: Literal["udh8", "udh16", "sar"] = (
             "sar" if content.sar else "udh8" if concat.ref_bits == 8 else "udh16"
         )
-        group = GroupKey(account.system_id, dest_addr, concat.reference, concat.total, kind)
+        group = GroupKey(system_id, dest_addr, concat.reference, concat.total, kind)
         return Submission(message, group, concat.seq)
+
+
+def _traffic_class(pdu: SubmitSm | DataSm | SubmitMulti, account: Account) -> TrafficClass:
+    """The message's class: the smppd_message_class TLV, else the account's."""
+    value = pdu.tlv(VendorTag.SMPPD_MESSAGE_CLASS)
+    if value is None:
+        return account.settings.traffic_class
+    found = _TLV_CLASSES.get(value)
+    if found is None:
+        raise _Refused(
+            _S.ESME_RINVOPTPARAMVAL,
+            f"smppd_message_class must be one octet, 0 (transactional) or 1 (marketing);"
+            f" got {value.hex() or 'nothing'}",
+        )
+    return found
 
 
 def _sar(pdu: SubmitSm | DataSm | SubmitMulti) -> tuple[int, int, int] | None:

@@ -19,7 +19,9 @@ __all__ = [
     "MessageState",
     "Npi",
     "RegisteredDelivery",
+    "SmppdMessageClass",
     "Ton",
+    "VendorTag",
 ]
 
 RESPONSE_BIT = 0x80000000
@@ -241,3 +243,27 @@ class DataCoding(IntEnum):
     ISO_2022_JP = 0x0A
     EXTENDED_KANJI = 0x0D
     KS_C_5601 = 0x0E
+
+
+class VendorTag(IntEnum):
+    """smppd's own TLV tags, in the range SMPP 3.4 §5.3.2 reserves for
+    vendor-specific optional parameters (0x1400-0x3FFF).
+
+    ``SMPPD_MESSAGE_CLASS`` (0x1F51, one octet, values in
+    :class:`SmppdMessageClass`): on ``submit_sm``, ``data_sm`` and
+    ``submit_multi``, whether this message is transactional (0) or
+    marketing (1), overriding the account's ``traffic_class`` for this
+    message only. Routes (``msg_class``) and plugins (quiet hours,
+    frequency caps) see the message's class. Any other value or length is
+    answered ``ESME_RINVOPTPARAMVAL``; the bind stays up. An SMSC that is
+    not smppd ignores the tag, as SMPP requires of unknown TLVs.
+    """
+
+    SMPPD_MESSAGE_CLASS = 0x1F51
+
+
+class SmppdMessageClass(IntEnum):
+    """Values of the ``smppd_message_class`` TLV (:attr:`VendorTag.SMPPD_MESSAGE_CLASS`)."""
+
+    TRANSACTIONAL = 0
+    MARKETING = 1

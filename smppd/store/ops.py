@@ -14,7 +14,7 @@ integer milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
@@ -152,6 +152,99 @@ class AcceptMessage(WriteOp[str]):
             _insert_rows(conn, m.messages, _MESSAGE_COLUMNS, message_rows)
             _insert_rows(conn, m.message_parts, _PART_COLUMNS, part_rows)
         return [row[0] for row in message_rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptMessageOnce(WriteOp[bool]):
+    """Store a new message unless its id is stored already; True if stored now.
+
+    For ids derived from an idempotency key (a plugin's reply or keyed
+    send): submitting the same message again, after a crash re-ran the
+    plugin, stores nothing. Looked up first, then inserted as
+    :class:`AcceptMessage` does; the writer applies one operation at a time,
+    and two gateway nodes racing on one PostgreSQL database meet at the
+    primary key (the loser's retry then finds the row).
+    """
+
+    message: NewMessage
+    now: float
+
+    def apply(self, conn: Connection) -> bool:
+        found = conn.execute(
+            select(m.messages.c.id).where(m.messages.c.id == self.message.id)
+        ).first()
+        if found is not None:
+            return False
+        AcceptMessage.apply_many(conn, [AcceptMessage(self.message, self.now)])
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RejectMessage(WriteOp[str]):
+    """Store a new message directly as ``rejected``; the result is its id.
+
+    A message a plugin refused with a receipt: the application was answered
+    as if it were accepted, so it is stored, never sent, and its final state
+    makes the receipt its ``registered_delivery`` asks for (REJECTD, with
+    ``error_code``), which the outbox forwards like any other.
+    """
+
+    message: NewMessage
+    now: float
+    error_code: int
+    detail: str
+
+    def apply(self, conn: Connection) -> str:
+        msg = self.message
+        AcceptMessage.apply_many(conn, [AcceptMessage(msg, self.now)])
+        move_message(
+            conn,
+            msg.id,
+            State.REJECTED,
+            self.now,
+            error_code=self.error_code,
+            detail=self.detail or None,
+        )
+        parts = m.message_parts
+        conn.execute(
+            update(parts)
+            .where(parts.c.message_id == msg.id)
+            .values(state=State.REJECTED.value, updated_at=ms(self.now))
+        )
+        return msg.id
+
+
+class CallbackFailed(StoreError):
+    """The function of a :class:`CallInTransaction` raised ``error``.
+
+    A :class:`StoreError`, so the writer fails this operation alone and
+    commits the rest of its group; nothing the function wrote is kept.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class CallInTransaction(WriteOp[T]):
+    """Run ``fn(conn)`` inside the writer's transaction; the result is fn's.
+
+    ``fn`` runs inside a savepoint: when it raises, what it wrote is rolled
+    back and the exception comes back as :class:`CallbackFailed`, so its
+    neighbours in the group still commit. When the group's commit fails for
+    another reason the writer runs each operation again on its own, so
+    ``fn`` may run twice; the first run left nothing behind.
+    """
+
+    fn: Callable[[Connection], T]
+
+    def apply(self, conn: Connection) -> T:
+        try:
+            with conn.begin_nested():
+                return self.fn(conn)
+        except Exception as exc:
+            raise CallbackFailed(exc) from exc
 
 
 # Column order of the tuples built by AcceptMessage.apply_many; the columns

@@ -92,3 +92,39 @@ def test_smpplib_binds_submits_gets_its_receipt_and_the_server_stops_cleanly(
     rest = process.stdout.read()
     assert process.wait(timeout=15) == 0
     assert "stopped" in rest.splitlines()
+
+
+@pytest.mark.parametrize(("marketing", "expected"), [(True, "marketing"), (False, "transactional")])
+def test_smppd_send_sets_the_message_class_with_its_tlv(
+    server: tuple[subprocess.Popen[str], int], tmp_path: Path, marketing: bool, expected: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from smppd.cli.send_cmd import EXIT_DELIVERED, SendRequest, parse_address, run_send
+    from smppd.smpp.constants import SmppdMessageClass
+
+    _, port = server
+    message_class = SmppdMessageClass.MARKETING if marketing else SmppdMessageClass.TRANSACTIONAL
+    request = SendRequest(
+        host="127.0.0.1",
+        port=port,
+        system_id="shop",
+        destination=parse_address("+447700900123"),
+        text="hello",
+        timeout=20.0,
+        message_class=message_class,
+    )
+    outcome = run_send(request, "secret", report=lambda _: None)
+    assert outcome.exit_code == EXIT_DELIVERED, outcome.detail
+    (submitted,) = outcome.submitted
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT traffic_class FROM messages WHERE id = :id"),
+                {"id": submitted.message_id},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    # The account is transactional: marketing comes from the TLV alone.
+    assert stored == expected
