@@ -42,18 +42,31 @@ def check(file: str | None) -> None:
         cfg = load_config(path)
     except ConfigError as exc:
         _fail(path, [str(problem) for problem in exc.problems])
+    plugins: list[tuple[str, str]] = []
     if cfg.plugins:
         # The same validation `smppd run` applies: installed plugins, their
         # names and order, and each one's own settings.
         from plugins.host import PluginConfigError, load_plugins  # noqa: PLC0415
 
         try:
-            load_plugins(cfg.plugins, base_dir=Path(path).absolute().parent)
+            loaded = load_plugins(cfg.plugins, base_dir=Path(path).absolute().parent)
         except PluginConfigError as exc:
             _fail(path, [f"{path}: {problem}" for problem in exc.problems])
+        plugins = [("plugin", _plugin(cfg.plugins.get(p.name), p.name)) for p in loaded]
     click.echo(f"{path}: OK")
-    for label, value in summary(cfg):
+    for label, value in [*summary(cfg), *plugins]:
         click.echo(f"  {label:<9} {value}")
+
+
+def _plugin(table: object, name: str) -> str:
+    """A plugin and the files its table names (rule sets, programmes)."""
+    files: list[str] = []
+    if isinstance(table, dict):
+        for key in ("rulesets", "programmes"):
+            value = table.get(key)
+            if isinstance(value, list):
+                files += [str(item) for item in value]
+    return f"{name}: {', '.join(files)}" if files else name
 
 
 def _fail(path: str, problems: list[str]) -> NoReturn:
