@@ -97,7 +97,7 @@ from smppd.simulator.connector import connector_from_config
 from smppd.store.ids import MessageIdGenerator
 from smppd.store.recovery import RecoveryReport, recover
 from smppd.store.schema import open_store
-from smppd.store.txretention import RetentionSchedule
+from smppd.store.txretention import ExpirySchedule, RetentionSchedule
 from smppd.store.txwriter import DeferredWriter
 from smppd.text.policy import Dcs0, LongMessageMode
 
@@ -406,6 +406,16 @@ class Gateway:
         )
         retention.start()
         self._push("retention purge", retention.stop)
+        expiry = ExpirySchedule(
+            clock=reactor,
+            reactor=reactor,
+            pool=self.pool,
+            engine=engine,
+            receipt_wait=store.receipt_wait_hours * 3600.0,
+            batch_size=store.purge_batch_size,
+        )
+        expiry.start()
+        self._push("receipt expiry", expiry.stop)
 
         shared = MemorySharedState(reactor)
         shared.start()

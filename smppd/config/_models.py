@@ -93,6 +93,8 @@ DEFAULT_COMMIT_MAX_BATCH = 2_000
 MAX_COMMIT_MAX_BATCH = 100_000
 DEFAULT_RETENTION_DAYS = 30
 MAX_RETENTION_DAYS = 36_500
+DEFAULT_RECEIPT_WAIT_HOURS = 72.0
+MAX_RECEIPT_WAIT_HOURS = 24.0 * 30
 DEFAULT_PURGE_BATCH_SIZE = 500
 MAX_PURGE_BATCH_SIZE = 100_000
 SQLITE_FILE_NAME = "smppd.sqlite3"
@@ -245,6 +247,12 @@ class StoreConfig(Section):
         DEFAULT_PURGE_BATCH_SIZE
     )
     sqlite_synchronous: Literal["full", "normal"] = "full"
+    # Hours a message a carrier accepted may wait for its receipt before it
+    # is expired (its application told EXPIRED); most carriers keep trying
+    # for at most 48-72 h.
+    receipt_wait_hours: Annotated[float, Field(gt=0, le=MAX_RECEIPT_WAIT_HOURS)] = (
+        DEFAULT_RECEIPT_WAIT_HOURS
+    )
 
     @property
     def backend(self) -> str:

@@ -103,3 +103,36 @@ def test_nothing_is_scheduled_when_retention_keeps_everything(
     assert pool.held == []
     assert clock.getDelayedCalls() == []
     schedule.stop()
+
+
+def test_unreported_messages_expire_at_start_and_then_hourly(
+    engine: Engine, ids: MessageIdGenerator, pool: HeldPool
+) -> None:
+    from smppd.store.ops import PartSubmitted
+    from smppd.store.txretention import EXPIRY_INTERVAL_SECONDS, ExpirySchedule
+
+    clock = Clock()
+    clock.advance(NOW)
+    first, second = ids.new(NOW), ids.new(NOW)
+    for key, at in ((first, NOW - 3 * 3600), (second, NOW - 1800)):
+        accept(engine, new_message(key), at)
+        with engine.begin() as conn:
+            Transition(key, State.QUEUED, at).apply(conn)
+            PartSubmitted(key, 1, "carrier", key, at).apply(conn)
+    schedule = ExpirySchedule(
+        clock=cast(IReactorTime, clock),
+        reactor=InlineReactor(),  # type: ignore[arg-type]
+        pool=pool,
+        engine=engine,
+        receipt_wait=3600.0,
+    )
+    schedule.start()
+    pool.run_all()
+    assert schedule.expired == 1
+    assert count(
+        engine, f"SELECT count(*) FROM messages WHERE id = '{first}' AND state = 'expired'"
+    )
+    clock.advance(EXPIRY_INTERVAL_SECONDS)
+    pool.run_all()
+    assert schedule.expired == 2
+    assert schedule.stop() is None
