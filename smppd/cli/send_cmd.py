@@ -223,7 +223,12 @@ def _status_name(status: int) -> str:
     try:
         return f"{CommandStatus(status).name} (0x{status:08X})"
     except ValueError:
-        return f"0x{status:08X}"
+        pass
+    from plugins.consent import OPTED_OUT_STATUS  # noqa: PLC0415  (only when refused)
+
+    if status == OPTED_OUT_STATUS:
+        return f"0x{status:08X} (the recipient opted out of marketing)"
+    return f"0x{status:08X}"
 
 
 # ---------------------------------------------------------------- the SMPP side

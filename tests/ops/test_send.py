@@ -375,3 +375,11 @@ def test_addresses(value: str, source: bool, expected: Address) -> None:
 def test_addresses_refused(value: str, source: bool) -> None:
     with pytest.raises(ValueError):
         parse_address(value, source=source)
+
+
+def test_refusal_statuses_are_named_including_smppd_s_own() -> None:
+    from smppd.cli.send_cmd import _status_name
+
+    assert _status_name(0x58) == "ESME_RTHROTTLED (0x00000058)"
+    assert _status_name(0x440) == "0x00000440 (the recipient opted out of marketing)"
+    assert _status_name(0x441) == "0x00000441"
