@@ -9,7 +9,13 @@ from the store to binds, per account:
 
 * :meth:`ApplicationOutbox.wake` (after a commit, a bind, a window opening,
   a retry timer, the periodic sweep) reads what the account is owed, oldest
-  first, a batch at a time, off the reactor thread;
+  first, a batch at a time, off the reactor thread. A wake-up after a commit
+  reads only rows newer than the newest already read (ids grow in commit
+  order: the group-commit writer is their only writer), so a read costs the
+  new rows, not the window in flight or a backlog; a bind, a retry, a failed
+  read and the periodic sweep read from the oldest owed row again, which
+  also finds a row whose delivery failed and any row committed out of id
+  order;
 * rows are sent as ``deliver_sm`` over the account's receiver and
   transceiver binds in turn, each within its own window (``can_send``);
   when every window is full, the rest waits for ``resume_sending``;
@@ -161,17 +167,22 @@ class _Account:
     settled_during_read: set[_Key] = field(default_factory=set)
     reading: bool = False
     again: bool = False
+    # The newest receipt and inbound row ids read so far, and whether the
+    # next read starts again from the oldest owed row (see the module docstring).
+    receipt_mark: int = 0
+    inbound_mark: int = 0
+    rescan: bool = True
     turn: int = 0
     retry: DelayedCall | None = None
 
 
 def _load(
-    engine: Engine, account: str, now: float, limit: int
+    engine: Engine, account: str, now: float, limit: int, after: tuple[int, int]
 ) -> tuple[list[PendingReceipt], list[PendingInbound]]:
     with read_only(engine) as conn:
         return (
-            pending_receipts(conn, account, now, limit=limit),
-            pending_inbound(conn, account, now, limit=limit),
+            pending_receipts(conn, account, now, limit=limit, after_id=after[0]),
+            pending_inbound(conn, account, now, limit=limit, after_id=after[1]),
         )
 
 
@@ -211,6 +222,7 @@ class ApplicationOutbox:
         state = self._accounts.setdefault(account, _Account())
         if link not in state.links:
             state.links.append(link)
+        state.rescan = True
         self.wake(account)
 
     def detach(self, account: str, link: DeliveryLink) -> None:
@@ -304,8 +316,15 @@ class ApplicationOutbox:
         state.reading = True
         state.again = False
         state.settled_during_read.clear()
-        limit = self._batch + len(state.inflight)
-        d = self._run(_load, self._engine, account, self._clock.seconds(), limit)
+        if state.rescan:
+            state.rescan = False
+            # Rows in flight or queued come back too and are skipped.
+            limit = self._batch + len(state.inflight) + len(state.queued)
+            after = (0, 0)
+        else:
+            limit = self._batch
+            after = (state.receipt_mark, state.inbound_mark)
+        d = self._run(_load, self._engine, account, self._clock.seconds(), limit, after)
         d.addCallbacks(
             self._loaded,
             self._load_failed,
@@ -324,6 +343,10 @@ class ApplicationOutbox:
         if self._accounts.get(account) is not state:
             return
         receipts, inbound = rows
+        if receipts:
+            state.receipt_mark = max(state.receipt_mark, receipts[-1].id)
+        if inbound:
+            state.inbound_mark = max(state.inbound_mark, inbound[-1].id)
         skip = state.inflight | state.queued | state.settled_during_read
         state.settled_during_read.clear()
         fresh: list[_Item] = []
@@ -347,6 +370,7 @@ class ApplicationOutbox:
 
     def _load_failed(self, failure: Failure, account: str, state: _Account) -> None:
         state.reading = False
+        state.rescan = True
         _log.failure("reading what {account} is owed failed", failure, account=account)
         self._retry_later(account, state)
 
@@ -420,6 +444,7 @@ class ApplicationOutbox:
         state = self._accounts.get(account)
         if state is not None:
             state.retry = None
+            state.rescan = True
         self.wake(account, forward=False)
 
     @staticmethod
@@ -442,5 +467,6 @@ class ApplicationOutbox:
         self._sweep = None
         for account, state in list(self._accounts.items()):
             if state.links:
+                state.rescan = True
                 self.wake(account)
         self._arm_sweep()

@@ -70,8 +70,14 @@ def _still_owed(table: Table, at: int) -> ColumnElement[bool]:
 
 
 def pending_receipts(
-    conn: Connection, account: str, now: float, *, limit: int = DEFAULT_OUTBOX_BATCH
+    conn: Connection,
+    account: str,
+    now: float,
+    *,
+    limit: int = DEFAULT_OUTBOX_BATCH,
+    after_id: int = 0,
 ) -> list[PendingReceipt]:
+    """What ``account`` is owed, oldest first, from the row after ``after_id``."""
     r, msg = m.receipts.c, m.messages.c
     rows = conn.execute(
         select(
@@ -92,7 +98,7 @@ def pending_receipts(
             msg.accepted_at,
         )
         .join(m.messages, msg.id == r.message_id)
-        .where(r.account == account, _still_owed(m.receipts, ms(now)))
+        .where(r.account == account, _still_owed(m.receipts, ms(now)), r.id > after_id)
         .order_by(r.id)
         .limit(limit)
     )
@@ -119,12 +125,18 @@ def pending_receipts(
 
 
 def pending_inbound(
-    conn: Connection, account: str, now: float, *, limit: int = DEFAULT_OUTBOX_BATCH
+    conn: Connection,
+    account: str,
+    now: float,
+    *,
+    limit: int = DEFAULT_OUTBOX_BATCH,
+    after_id: int = 0,
 ) -> list[PendingInbound]:
+    """Inbound messages ``account`` is owed, oldest first, after ``after_id``."""
     i = m.inbound_messages.c
     rows = conn.execute(
         select(m.inbound_messages)
-        .where(i.account == account, _still_owed(m.inbound_messages, ms(now)))
+        .where(i.account == account, _still_owed(m.inbound_messages, ms(now)), i.id > after_id)
         .order_by(i.id)
         .limit(limit)
     )
