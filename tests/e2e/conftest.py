@@ -14,9 +14,11 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+
+from smppd.smpp.constants import VendorTag
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 HOST: Final = "127.0.0.1"
@@ -358,3 +362,127 @@ def module_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proce
     started = Processes(tmp_path_factory.mktemp("shared"))
     yield started
     started.close()
+
+
+# -- the shipped configuration and its demo carrier ---------------------------------------
+
+#: What the shipped smppd.toml says that a test must change to run it in a temporary
+#: directory (the SMPP listener, the demo carrier's control endpoint, the state
+#: directory), and the prefix of its rule set and programme paths.
+SHIPPED_LISTEN: Final = "tcp:2775:interface=127.0.0.1"
+SHIPPED_CONTROL: Final = "tcp:2777:interface=127.0.0.1"
+SHIPPED_STATE_DIR: Final = 'state_dir = "var"'
+SHIPPED_RULES: Final = '"config/rules/'
+#: Seconds a control request may take (an MO is answered once the gateway committed it).
+CONTROL_TIMEOUT: Final = 30.0
+
+
+def shipped_config(directory: Path, *, port: int, control_port: int) -> Path:
+    """A copy of the repository's smppd.toml in ``directory``: listening on ``port``,
+    the demo carrier's control endpoint on ``control_port``, its state in
+    ``directory``/state, and the rule set and programme paths pointing at the
+    repository's config/rules files. Everything else is as shipped."""
+    text = (ROOT / "smppd.toml").read_text()
+    changes = {
+        SHIPPED_LISTEN: f"tcp:{port}:interface={HOST}",
+        SHIPPED_CONTROL: f"tcp:{control_port}:interface={HOST}",
+        SHIPPED_STATE_DIR: f"state_dir = {json.dumps(str(directory / 'state'))}",
+        SHIPPED_RULES: json.dumps(f"{ROOT / 'config' / 'rules'}/")[:-1],
+    }
+    for shipped, replacement in changes.items():
+        assert shipped in text, f"smppd.toml no longer contains {shipped!r}"
+        text = text.replace(shipped, replacement)
+    path = directory / "smppd.toml"
+    path.write_text(text)
+    return path
+
+
+def smppd_output(*args: str, stdin: str | None = None) -> str:
+    """Run ``smppd ARGS`` to the end; its standard output (it must exit with 0)."""
+    done = subprocess.run(
+        smppd_command(*args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"smppd {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@dataclass
+class DemoCarrier:
+    """A ``type = "sim"`` connector's control endpoint inside ``smppd run``: handsets
+    write to the gateway (``POST /mo``, answered once the gateway committed the
+    message) and show what they received (``GET /handset``)."""
+
+    control_port: int
+
+    def _call(self, path: str, body: object | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://{HOST}:{self.control_port}{path}",
+            data=data,
+            method="GET" if body is None else "POST",
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=CONTROL_TIMEOUT) as response:
+            return json.loads(response.read())
+
+    def text(self, source: str, destination: str, text: str) -> int:
+        """Write ``text`` from the handset ``source``; the handset view's seq before it."""
+        answer = self._call("/mo", {"from": source, "to": destination, "text": text})
+        assert answer["committed"] is True, answer
+        return int(answer["seq"])
+
+    def received(self, number: str, since: int = 0) -> list[dict[str, Any]]:
+        """What the handset ``number`` received after ``since``, oldest first."""
+        query = urllib.parse.urlencode({"number": number, "since": since})
+        answer: list[dict[str, Any]] = self._call(f"/handset?{query}")
+        return answer
+
+    def texts(self, number: str, since: int = 0) -> list[str]:
+        return [str(message["text"]) for message in self.received(number, since)]
+
+    def wait_texts(
+        self, number: str, since: int, count: int, timeout: float = START_TIMEOUT
+    ) -> list[str]:
+        """The texts ``number`` received after ``since`` once there are at least ``count``."""
+        found: list[str] = []
+
+        def enough() -> bool:
+            found[:] = self.texts(number, since)
+            return len(found) >= count
+
+        wait_until(enough, timeout, f"{count} message(s) to {number}", interval=0.1)
+        return found
+
+
+def classed_submit(
+    *,
+    source: str,
+    destination: str,
+    text: str,
+    message_class: int,
+    registered_delivery: int = 1,
+) -> bytes:
+    """A submit_sm body from a short code (TON/NPI 0) to an international number,
+    carrying smppd's vendor TLV smppd_message_class (0x1F51: 0 transactional,
+    1 marketing), which smpplib has no name for."""
+    short_message = text.encode("ascii")
+    tlv = struct.pack(">HHB", VendorTag.SMPPD_MESSAGE_CLASS, 1, message_class)
+    return (
+        b"\x00"  # service_type
+        + bytes([0, 0])
+        + source.encode("ascii")
+        + b"\x00"
+        + bytes([1, 1])  # international, ISDN
+        + destination.encode("ascii")
+        + b"\x00"
+        + bytes([0, 0, 0])  # esm_class, protocol_id, priority_flag
+        + b"\x00\x00"  # schedule_delivery_time, validity_period
+        + bytes([registered_delivery, 0, 0, 0, len(short_message)])
+        + short_message
+        + tlv
+    )
