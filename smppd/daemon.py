@@ -37,7 +37,10 @@ connectors; the plugins' ``PluginContext.send`` reaches
 :class:`~smppd.dispatch.replies.PluginMessages`, which needs the dispatcher
 and the plugins' outbound hooks. Plugin replies to inbound messages and
 messages plugins send go through that same outbound path; plugins' store
-writes (``PluginContext.write``) through the group-commit writer.
+writes (``PluginContext.write``) through the group-commit writer. The
+outbound hooks judge a message when it is accepted (the application server,
+``PluginMessages``) and, when it is marketing that waited for its time,
+once more when it comes due (the dispatcher).
 
 :func:`run` is the process entry: the configuration, logging, the gateway on
 the given reactor, SIGTERM/SIGINT through the reactor's shutdown.
@@ -501,6 +504,7 @@ class Gateway:
             # The dispatcher takes a pool as a connector under its name.
             self.connectors[pool.name] = ModemPool(pool, reactor, sink)
 
+        hooks = PluginHooks(host, modem_connectors=pools) if host.names else None
         dispatcher = Dispatcher(
             clock=reactor,
             writer=writer,
@@ -509,10 +513,11 @@ class Gateway:
             outbox=outbox,
             correlations=shared,
             id_rules=id_rules,
+            # Held marketing meets the plugins' outbound hooks again when it comes due.
+            outbound_check=hooks.outbound if hooks is not None else None,
+            plugin_accounts=host.names,
         )
-        hooks: PluginHooks | None = None
-        if host.names:
-            hooks = PluginHooks(host, modem_connectors=pools)
+        if hooks is not None:
             messages = PluginMessages(
                 clock=reactor,
                 writer=writer,

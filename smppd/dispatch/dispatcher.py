@@ -34,20 +34,45 @@ of one message go out back to back. Each part's outcome:
 Outcomes are gathered per message: once no part of it is in flight, the
 worst one decides (failed, then retry, then requeue). :meth:`Dispatcher.stop`
 gives every claimed message back to the store's queue, due at once.
+
+Held marketing meets the plugins again
+--------------------------------------
+The plugins' outbound hooks judge a message when it is accepted. A
+marketing message that then waits (deferred for quiet hours or a frequency
+cap, or scheduled by its application) may come due after its recipient
+opted out, so with an ``outbound_check`` (the same callable the application
+server uses) the due scan claims such messages without queueing them
+(:attr:`~smppd.store.dispatchops.Taken.held`) and asks again, with the
+message as the hooks saw it at acceptance (:func:`held_view`):
+
+* :class:`~plugins.api.Accept`, or a :class:`~plugins.api.Defer` to a moment
+  already past: queued under the claim and sent as any other message;
+* :class:`~plugins.api.Refuse`: finished ``rejected`` with the refusal's
+  status and reason, never sent, its receipt owed as for any final state;
+* :class:`~plugins.api.Defer` to a later moment: scheduled again until then.
+
+The plugin host turns a failing hook into a verdict (its ``on_error``); a
+check that fails anyway, or a verdict that cannot be written, leaves the
+message scheduled under its claim, and the scan takes it again once the
+claim's lease runs out. Messages handed over at acceptance were checked a
+moment before and go straight out; transactional messages are never held
+back by a check.
 """
 
 from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Final, Protocol, TypeVar
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, gatherResults, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from plugins.api import Accept, Defer, MessageClass, OutboundMessage, Refuse, Verdict
 from smppd.clock import DelayedCall, ReactorClock
 from smppd.connectors.base import Connector, OutboundPart, OutcomeKind, SubmitOutcome
 from smppd.dispatch.parts import prepare
@@ -58,10 +83,14 @@ from smppd.shared.interface import Correlations
 from smppd.store.dispatchops import (
     AcceptedParts,
     ClaimDue,
+    HoldAgain,
     Outgoing,
     PartAccepted,
+    RefuseHeld,
     Release,
     ReplaceParts,
+    ReturnHeld,
+    SendHeld,
     TakeMessages,
     Taken,
 )
@@ -75,8 +104,10 @@ __all__ = [
     "DEFAULT_ID_RULE",
     "DispatchSettings",
     "Dispatcher",
+    "OutboundCheck",
     "Writer",
     "backoff_delay",
+    "held_view",
 ]
 
 # How long a carrier id maps back to our message in shared state. It is a
@@ -101,6 +132,39 @@ class Writer(Protocol):
     """The part of :class:`~smppd.store.txwriter.DeferredWriter` the pipeline uses."""
 
     def submit(self, op: WriteOp[T]) -> Deferred[T]: ...
+
+
+#: The plugins' combined outbound verdict on a message (the application server's check).
+OutboundCheck = Callable[[OutboundMessage], Deferred[Verdict]]
+
+
+def _moment(at: float | None) -> datetime | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC)
+
+
+def held_view(msg: Outgoing, *, origin: str | None = None) -> OutboundMessage:
+    """What the outbound hooks see of a held message that came due.
+
+    The fields :func:`smppd.server.service.outbound_view` showed them when the
+    message was accepted, read back from the store; ``origin`` names the
+    plugin whose own message it is. A plugin message's ``metadata`` and a
+    reply's ``in_reply_to`` are not stored, so they are absent here.
+    """
+    return OutboundMessage(
+        message_id=msg.id,
+        system_id=msg.account,
+        source=msg.source_addr,
+        destination=msg.dest_addr,
+        message_class=MessageClass(msg.traffic_class),
+        text=msg.text,
+        payload=msg.payload,
+        data_coding=msg.data_coding,
+        registered_delivery=msg.registered_delivery,
+        schedule_at=_moment(msg.schedule_at),
+        validity_until=_moment(msg.validity_at),
+        route=msg.route,
+        origin=origin,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +274,13 @@ class Dispatcher:
         text_policies: Mapping[str, TextPolicy] | None = None,
         settings: DispatchSettings | None = None,
         seed: int | None = None,
+        outbound_check: OutboundCheck | None = None,
+        plugin_accounts: Collection[str] = (),
     ) -> None:
+        """``outbound_check`` judges held marketing messages again when they come
+        due (None: they go as they are); ``plugin_accounts`` are the accounts
+        whose messages are a plugin's own (the hooks see them with that
+        ``origin``)."""
         self._clock = clock
         self._writer = writer
         self._connectors = dict(connectors)
@@ -240,6 +310,11 @@ class Dispatcher:
         # (a dict keeps their order and drops repeats).
         self._handed: dict[str, None] = {}
         self._take_call: DelayedCall | None = None
+        self._check = outbound_check
+        self._plugin_accounts = frozenset(plugin_accounts)
+        # Held messages claimed for the outbound check, until their verdict is
+        # written (for an accept: until they are queued and become jobs).
+        self._checking: dict[str, Outgoing] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -274,10 +349,20 @@ class Dispatcher:
         self._unrouted.clear()
         ids = tuple(self._jobs)
         self._jobs.clear()
-        if not ids:
+        held = tuple(self._checking)
+        self._checking.clear()
+        now = self._clock.seconds()
+        writes: list[Deferred[int]] = []
+        if ids:
+            writes.append(self._writer.submit(Release(ids, now)))
+        if held:
+            # Still scheduled: due at once for the next run, which checks them again.
+            writes.append(self._writer.submit(ReturnHeld(held, now)))
+        if not writes:
             return succeed(None)
-        d = self._writer.submit(Release(ids, self._clock.seconds()))
-        return d.addCallback(lambda _: None)
+        if len(writes) == 1:
+            return writes[0].addCallback(lambda _: None)
+        return gatherResults(writes, consumeErrors=True).addCallback(lambda _: None)
 
     # -- pipeline.Dispatch -----------------------------------------------------------
 
@@ -287,13 +372,14 @@ class Dispatcher:
         # Beyond the memory bound, messages stay ``accepted`` in the store and a
         # due scan takes them once their hand-off is ACCEPTED_GRACE_SECONDS old.
         handed = self._handed
-        room = self.settings.max_in_memory - len(self._jobs) - len(handed)
+        checking = self._checking
+        room = self.settings.max_in_memory - len(self._jobs) - len(handed) - len(checking)
         jobs = self._jobs
         for a in messages:
             if room <= 0:
                 break
             mid = a.message_id
-            if mid not in jobs and mid not in handed:
+            if mid not in jobs and mid not in handed and mid not in checking:
                 handed[mid] = None
                 room -= 1
         if handed and self._take_call is None:
@@ -312,6 +398,8 @@ class Dispatcher:
         self._claim(TakeMessages(ids, now, now + self.settings.lease))
 
     def cancelled(self, message_id: str) -> None:
+        # A verdict still to come for it is ignored: the store has its new state.
+        self._checking.pop(message_id, None)
         job = self._jobs.get(message_id)
         if job is not None:
             job.cancelled = True
@@ -331,8 +419,8 @@ class Dispatcher:
 
     @property
     def in_memory(self) -> int:
-        """Messages claimed and not yet settled (queued here or in flight)."""
-        return len(self._jobs)
+        """Messages claimed and not yet settled (queued here, in flight, or being checked)."""
+        return len(self._jobs) + len(self._checking)
 
     def _usable(self, target: Target) -> bool:
         # A modem pool is given to the dispatcher as a connector under its name.
@@ -360,24 +448,32 @@ class Dispatcher:
             if ids:
                 release = self._writer.submit(Release(ids, self._now()))
                 release.addErrback(self._log_failure, "releasing messages claimed at stop")
+            held = tuple(msg.id for msg in taken.held)
+            if held:
+                back = self._writer.submit(ReturnHeld(held, self._now()))
+                back.addErrback(self._log_failure, "returning held messages claimed at stop")
             return
         for msg in taken.messages:
-            if msg.id in self._jobs:
-                continue
-            job = _Job(msg)
-            self._jobs[msg.id] = job
-            if not msg.pending:
-                # Every part is out already (a crash between the last part's id and
-                # the message's move): nothing to send; receipts will settle it.
-                self._jobs.pop(msg.id, None)
-                continue
-            self._route(job)
+            if msg.id not in self._jobs:
+                self._start_job(msg)
+        for msg in taken.held:
+            if msg.id not in self._jobs and msg.id not in self._checking:
+                self._check_held(msg)
+
+    def _start_job(self, msg: Outgoing) -> None:
+        if not msg.pending:
+            # Every part is out already (a crash between the last part's id and
+            # the message's move): nothing to send; receipts will settle it.
+            return
+        job = _Job(msg)
+        self._jobs[msg.id] = job
+        self._route(job)
 
     def _scan(self) -> None:
         self._scan_timer = None
         if not self._running:
             return
-        if not self._scanning and len(self._jobs) < self.settings.max_in_memory:
+        if not self._scanning and self.in_memory < self.settings.max_in_memory:
             now = self._clock.seconds()
             lease = self.settings.lease
             # After a restart, what the previous run had claimed is due at once
@@ -386,9 +482,15 @@ class Dispatcher:
             horizon = now + lease if self._first_scan else now
             self._first_scan = False
             self._scanning = True
-            room = self.settings.max_in_memory - len(self._jobs)
+            room = self.settings.max_in_memory - self.in_memory
             d = self._claim(
-                ClaimDue(now, horizon, now + lease, min(self.settings.claim_batch, room))
+                ClaimDue(
+                    now,
+                    horizon,
+                    now + lease,
+                    min(self.settings.claim_batch, room),
+                    check_held=self._check is not None,
+                )
             )
 
             def _done(_: object) -> None:
@@ -402,6 +504,96 @@ class Dispatcher:
             if queue and name not in self._capacity_waits:
                 self._pump(name)
         self._scan_timer = self._clock.callLater(self.settings.scan_interval, self._scan)
+
+    # -- held messages: the outbound check again ------------------------------------------
+
+    def _check_held(self, msg: Outgoing) -> None:
+        self._checking[msg.id] = msg
+        origin = msg.account if msg.account in self._plugin_accounts else None
+        d: Deferred[Verdict]
+        try:
+            # Scans ask for held messages only when there is a check.
+            d = (
+                succeed(Accept())
+                if self._check is None
+                else self._check(held_view(msg, origin=origin))
+            )
+        except Exception:
+            d = fail()
+        d.addCallbacks(
+            self._held_verdict,
+            self._held_check_failed,
+            callbackArgs=(msg,),
+            errbackArgs=(msg,),
+        )
+        # A verdict that could not be applied leaves the message to its lease, too.
+        d.addErrback(self._held_check_failed, msg)
+
+    def _held_check_failed(self, failure: Failure, msg: Outgoing) -> None:
+        if self._checking.get(msg.id) is msg:
+            del self._checking[msg.id]
+        # It stays scheduled under its claim: due again when the lease runs out.
+        self._log_failure(failure, f"checking held message {msg.id} again")
+
+    def _held_verdict(self, verdict: Verdict, msg: Outgoing) -> None:
+        if self._checking.get(msg.id) is not msg:
+            return  # cancelled, or given back by stop(), meanwhile
+        now = self._now()
+        if isinstance(verdict, Refuse):
+            del self._checking[msg.id]
+            status = int(verdict.command_status)
+            _log.info(
+                "{account}: held message {message_id} to {destination} refused by a plugin"
+                " when due (0x{status:08X}): {reason}",
+                account=msg.account,
+                message_id=msg.id,
+                destination=msg.dest_addr,
+                status=status,
+                reason=verdict.reason,
+            )
+            refused = self._writer.submit(RefuseHeld(msg.id, now, status, verdict.reason))
+
+            def _refused(done: bool) -> None:
+                if done:
+                    self._outbox.wake(msg.account)  # its receipt, if it asked for one
+
+            refused.addCallback(_refused)
+            refused.addErrback(self._log_failure, f"rejecting held message {msg.id}")
+            return
+        if isinstance(verdict, Defer) and verdict.until.timestamp() > now:
+            del self._checking[msg.id]
+            until = verdict.until.timestamp()
+            detail = f"held by a plugin until {verdict.until.isoformat()}: {verdict.reason}"
+            held = self._writer.submit(HoldAgain(msg.id, now, until, detail))
+            held.addErrback(self._log_failure, f"holding message {msg.id} again")
+            return
+        # Accepted (a deferral to a moment already past holds nothing).
+        sent = self._writer.submit(SendHeld(msg.id, now, now + self.settings.lease))
+        sent.addCallbacks(
+            self._held_queued, self._held_not_queued, callbackArgs=(msg,), errbackArgs=(msg,)
+        )
+        sent.addErrback(self._log_failure, f"sending held message {msg.id}")
+
+    def _held_queued(self, queued: bool, msg: Outgoing) -> None:
+        mine = self._checking.get(msg.id) is msg
+        if mine:
+            del self._checking[msg.id]
+        if not queued:
+            return  # no longer scheduled: cancelled or replaced meanwhile
+        if mine and self._running:
+            if msg.id not in self._jobs:
+                self._start_job(msg)
+        elif msg.id not in self._jobs:
+            # Queued under a claim no job holds (stopped or cancelled meanwhile):
+            # due at once for whoever takes it next.
+            release = self._writer.submit(Release((msg.id,), self._now()))
+            release.addErrback(self._log_failure, f"releasing {msg.id}")
+
+    def _held_not_queued(self, failure: Failure, msg: Outgoing) -> None:
+        if self._checking.get(msg.id) is msg:
+            del self._checking[msg.id]
+        # Still scheduled under its claim: due again when the lease runs out.
+        self._log_failure(failure, f"queueing held message {msg.id}")
 
     # -- routing ---------------------------------------------------------------------------
 

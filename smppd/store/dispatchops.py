@@ -15,6 +15,19 @@ database. A back-off writes a later ``next_attempt_at``; a release (stop,
 connection drop) writes ``now``. After a crash the lease runs out and the
 message is due again, which is the at-least-once resend.
 
+Held marketing. A due scan that asks for it (``ClaimDue.check_held``) does
+not queue a *marketing* message that waited in ``scheduled`` (deferred by a
+plugin, or scheduled by its application): it leases it where it is and
+returns it in :attr:`Taken.held`, so that the plugins' outbound check runs
+again before it is sent (a recipient may have opted out while it waited).
+The verdict is written by :class:`SendHeld` (queued under the lease, as any
+claim), :class:`RefuseHeld` (``rejected``, with its receipt) or
+:class:`HoldAgain` (still scheduled, until a later moment);
+:class:`ReturnHeld` gives back what a stopping dispatcher held. A check
+that never answers leaves the message scheduled under its lease: due again
+when the lease runs out. Messages handed over at acceptance were checked a
+moment before and are never held back this way.
+
 Inbound rows. MO parts are kept in ``inbound_messages`` under the reserved
 account :data:`PART_ACCOUNT` from the moment they are acknowledged, so an
 acknowledged part survives a crash without a new table; when reassembly
@@ -49,6 +62,9 @@ from smppd.store.ops import (
 # Reserved accounts of inbound rows that no application takes.
 PART_ACCOUNT: Final = "~part"
 UNROUTABLE_ACCOUNT: Final = "~unroutable"
+# messages.traffic_class values (see NewMessage).
+MARKETING: Final = "marketing"
+TRANSACTIONAL: Final = "transactional"
 # Messages one due scan claims at most.
 DEFAULT_CLAIM_BATCH: Final = 500
 # An ``accepted`` message older than this was never handed to a dispatcher
@@ -100,6 +116,10 @@ class Outgoing:
     part_count: int
     attempts: int
     pending: tuple[OutgoingPart, ...]
+    traffic_class: str = TRANSACTIONAL
+    registered_delivery: int = 0
+    #: When it was to go (its application's schedule or a plugin's deferral); None: at once.
+    schedule_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +129,13 @@ class Taken:
     messages: tuple[Outgoing, ...]
     scheduled: tuple[tuple[str, float], ...]  # (id, when): waiting for their time
     expired: tuple[tuple[str, str], ...]  # (id, account): validity passed, receipt made
+    # Held marketing messages now due, leased but still ``scheduled``: the
+    # outbound check decides whether they go (see the module docstring).
+    held: tuple[Outgoing, ...] = ()
 
 
-# Columns _take reads, in the order of :class:`Outgoing`'s fields, then the
-# two it decides with.
+# Columns _take reads, in the order of :class:`Outgoing`'s fields up to
+# ``attempts``, then the two it decides with, then the rest of Outgoing's.
 _TAKE_COLUMNS: Final = (
     "id",
     "account",
@@ -135,6 +158,8 @@ _TAKE_COLUMNS: Final = (
     "attempts",
     "state",
     "schedule_at",
+    "traffic_class",
+    "registered_delivery",
 )
 _TAKE_SQL: Final = (
     f"SELECT {', '.join(_TAKE_COLUMNS)} FROM messages"
@@ -143,7 +168,9 @@ _TAKE_SQL: Final = (
 _TAKE_STATES: Final = (State.ACCEPTED.value, State.QUEUED.value, State.SCHEDULED.value)
 
 
-def _take(conn: Connection, ids: Sequence[str], now: float, lease_until: float) -> Taken:
+def _take(
+    conn: Connection, ids: Sequence[str], now: float, lease_until: float, check_held: bool = False
+) -> Taken:
     # Every message an application submits is claimed through here, so the
     # reads and writes are driver-level statements over plain tuples.
     ph = _placeholder(conn)
@@ -157,8 +184,10 @@ def _take(conn: Connection, ids: Sequence[str], now: float, lease_until: float) 
     scheduled: list[tuple[str, float]] = []
     by_state: dict[str, list[str]] = {}
     taken: list[Any] = []
+    held: list[Any] = []
     queued = State.QUEUED.value
     accepted = State.ACCEPTED.value
+    waiting = State.SCHEDULED.value
     for row in rows:
         row_id, validity_at, state, schedule_at = row[0], row[14], row[19], row[20]
         if validity_at is not None and validity_at <= at:
@@ -170,8 +199,18 @@ def _take(conn: Connection, ids: Sequence[str], now: float, lease_until: float) 
                 move_message(conn, row_id, State.SCHEDULED, now, next_attempt_at=schedule_at / 1000)
             scheduled.append((row_id, schedule_at / 1000))
             continue
+        if check_held and state == waiting and row[21] == MARKETING:
+            held.append(row)
+            continue
         by_state.setdefault(state, []).append(row_id)
         taken.append(row)
+    for chunk in _chunks([r[0] for r in held]):
+        # Leased where they are: the scan skips them while the check runs.
+        conn.exec_driver_sql(
+            f"UPDATE messages SET next_attempt_at = {ph}, updated_at = {ph}"
+            f" WHERE state = {ph} AND id IN ({_marks(ph, len(chunk))})",
+            (ms(lease_until), at, waiting, *chunk),
+        )
     for state, state_ids in by_state.items():
         if state == queued:
             for chunk in _chunks(state_ids):
@@ -182,10 +221,10 @@ def _take(conn: Connection, ids: Sequence[str], now: float, lease_until: float) 
                 )
         else:
             move_many(conn, state_ids, State(state), State.QUEUED, now, next_attempt_at=lease_until)
-    if not taken:
+    if not taken and not held:
         return Taken((), tuple(scheduled), tuple(expired))
     pending: dict[str, list[OutgoingPart]] = {}
-    for chunk in _chunks([r[0] for r in taken]):
+    for chunk in _chunks([r[0] for r in (*taken, *held)]):
         for message_id, part_no, payload in conn.exec_driver_sql(
             "SELECT message_id, part_no, payload FROM message_parts"
             f" WHERE carrier_message_id IS NULL AND message_id IN ({_marks(ph, len(chunk))})"
@@ -193,32 +232,41 @@ def _take(conn: Connection, ids: Sequence[str], now: float, lease_until: float) 
             tuple(chunk),
         ):
             pending.setdefault(message_id, []).append(OutgoingPart(part_no, payload))
-    messages = tuple(
-        Outgoing(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            r[7],
-            r[8],
-            r[9],
-            r[10],
-            r[11],
-            r[12],
-            r[13],
-            None if r[14] is None else r[14] / 1000,
-            r[15],
-            r[16],
-            r[17],
-            r[18],
-            tuple(pending.get(r[0], ())),
-        )
-        for r in taken
+    return Taken(
+        tuple(_outgoing(r, pending) for r in taken),
+        tuple(scheduled),
+        tuple(expired),
+        tuple(_outgoing(r, pending) for r in held),
     )
-    return Taken(messages, tuple(scheduled), tuple(expired))
+
+
+def _outgoing(r: Any, pending: dict[str, list[OutgoingPart]]) -> Outgoing:
+    """A row of ``_TAKE_COLUMNS`` with its pending parts."""
+    return Outgoing(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        None if r[14] is None else r[14] / 1000,
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        tuple(pending.get(r[0], ())),
+        traffic_class=r[21],
+        registered_delivery=r[22],
+        schedule_at=None if r[20] is None else r[20] / 1000,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +297,9 @@ class ClaimDue(WriteOp[Taken]):
     horizon: float
     lease_until: float
     limit: int = DEFAULT_CLAIM_BATCH
+    #: Return due held marketing messages in :attr:`Taken.held` (leased, still
+    #: ``scheduled``) instead of queueing them: an outbound check runs first.
+    check_held: bool = False
 
     def apply(self, conn: Connection) -> Taken:
         c = m.messages.c
@@ -276,7 +327,7 @@ class ClaimDue(WriteOp[Taken]):
             ids += conn.execute(locked).scalars()
         if not ids:
             return Taken((), (), ())
-        return _take(conn, ids, self.now, self.lease_until)
+        return _take(conn, ids, self.now, self.lease_until, self.check_held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +343,134 @@ class Release(WriteOp[int]):
             update(m.messages)
             .where(c.id.in_(self.ids), c.state == State.QUEUED.value)
             .values(next_attempt_at=ms(self.now), updated_at=ms(self.now))
+        )
+        return int(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class SendHeld(WriteOp[bool]):
+    """A held message the outbound check let through: ``scheduled`` -> ``queued``
+    under the lease, as any claim. False (nothing written) when it is no longer
+    scheduled: cancelled, or replaced and taken again meanwhile."""
+
+    message_id: str
+    now: float
+    lease_until: float
+
+    def apply(self, conn: Connection) -> bool:
+        moved = move_many(
+            conn,
+            (self.message_id,),
+            State.SCHEDULED,
+            State.QUEUED,
+            self.now,
+            next_attempt_at=self.lease_until,
+        )
+        return moved == 1
+
+
+@dataclass(frozen=True, slots=True)
+class RefuseHeld(WriteOp[bool]):
+    """A held message the outbound check refused when it came due: never sent.
+
+    It ends ``rejected`` with ``error_code`` and ``detail``, its unsent parts
+    too, and its application's receipt (REJECTD) is made when its
+    ``registered_delivery`` asks for one. The lifecycle rejects a message
+    only once it is taken for sending, so the history shows ``scheduled ->
+    queued -> rejected`` at the same moment. False (nothing written) when it
+    is no longer scheduled.
+    """
+
+    message_id: str
+    now: float
+    error_code: int
+    detail: str
+
+    def apply(self, conn: Connection) -> bool:
+        if move_many(conn, (self.message_id,), State.SCHEDULED, State.QUEUED, self.now) != 1:
+            return False
+        move_message(
+            conn,
+            self.message_id,
+            State.REJECTED,
+            self.now,
+            error_code=self.error_code,
+            detail=self.detail or None,
+        )
+        p = m.message_parts.c
+        conn.execute(
+            update(m.message_parts)
+            .where(p.message_id == self.message_id, p.carrier_message_id.is_(None))
+            .values(state=State.REJECTED.value, updated_at=ms(self.now))
+        )
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class HoldAgain(WriteOp[bool]):
+    """A held message the outbound check deferred again: still ``scheduled``, now
+    until ``until``. It is due then, or at its validity if that comes first
+    (when it expires, with its receipt). The history gets a ``scheduled ->
+    scheduled`` row with ``detail`` (why it waits). False (nothing written)
+    when it is no longer scheduled."""
+
+    message_id: str
+    now: float
+    until: float
+    detail: str
+
+    def apply(self, conn: Connection) -> bool:
+        c = m.messages.c
+        query = select(c.validity_at).where(
+            c.id == self.message_id, c.state == State.SCHEDULED.value
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            return False
+        until = ms(self.until)
+        due = until if row.validity_at is None else min(until, row.validity_at)
+        at = ms(self.now)
+        conn.execute(
+            update(m.messages)
+            .where(c.id == self.message_id)
+            .values(schedule_at=until, next_attempt_at=due, updated_at=at)
+        )
+        scheduled = State.SCHEDULED.value
+        conn.execute(
+            insert(m.message_transitions).values(
+                message_id=self.message_id,
+                from_state=scheduled,
+                to_state=scheduled,
+                at=at,
+                error_code=None,
+                detail=self.detail[: m.DETAIL_MAX] or None,
+            )
+        )
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnHeld(WriteOp[int]):
+    """Give held messages taken for the outbound check back, due at once (the
+    dispatcher stops before their verdict). Those no longer scheduled, or held
+    again meanwhile, are left alone; the result is how many were given back."""
+
+    ids: tuple[str, ...]
+    now: float
+
+    def apply(self, conn: Connection) -> int:
+        c = m.messages.c
+        at = ms(self.now)
+        result = conn.execute(
+            update(m.messages)
+            .where(
+                c.id.in_(self.ids),
+                c.state == State.SCHEDULED.value,
+                c.schedule_at <= at,
+            )
+            .values(next_attempt_at=at, updated_at=at)
         )
         return int(result.rowcount)
 
@@ -733,9 +912,11 @@ __all__ = [
     "ACCEPTED_GRACE_SECONDS",
     "DEFAULT_CLAIM_BATCH",
     "FINAL_PRECEDENCE",
+    "MARKETING",
     "PART_ACCOUNT",
     "PART_FINAL_STATES",
     "PART_SUBMITTED",
+    "TRANSACTIONAL",
     "UNROUTABLE_ACCOUNT",
     "AcceptedParts",
     "ApplyCarrierReceipt",
@@ -743,13 +924,17 @@ __all__ = [
     "ClaimDue",
     "HeldPart",
     "HeldParts",
+    "HoldAgain",
     "Outgoing",
     "OutgoingPart",
     "PartAccepted",
     "ReceiptApplied",
+    "RefuseHeld",
     "Release",
     "ReplaceParts",
     "ResolveInbound",
+    "ReturnHeld",
+    "SendHeld",
     "TakeMessages",
     "Taken",
     "final_state",
