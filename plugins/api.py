@@ -19,7 +19,9 @@ How this works:
   pydantic model that validates its ``[plugins.NAME]`` table; derive it from
   :class:`PluginConfig`) and any of the hook methods ``outbound``,
   ``inbound``, ``receipt``, ``start`` and ``stop``. Its other public
-  attributes may only be ``description``: helpers start with an underscore,
+  attributes may only be ``description`` and ``requires`` (the names of
+  plugins that must be enabled before it, as the loyalty plugin needs the
+  consent plugin): helpers start with an underscore,
   so a misspelt hook (``outbond``) is refused at load instead of being
   silently never called. The :class:`Plugin` protocol and the ``*Hook``
   protocols below spell the contract out for type checkers.

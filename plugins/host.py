@@ -175,7 +175,9 @@ _HOOK_ARITY: Mapping[Hook, int] = {
     Hook.STOP: 0,
 }
 # Every public attribute a plugin class may have: anything else is a typo.
-_PLUGIN_ATTRIBUTES = frozenset({"name", "config_model", "description", *(h.value for h in Hook)})
+_PLUGIN_ATTRIBUTES = frozenset(
+    {"name", "config_model", "description", "requires", *(h.value for h in Hook)}
+)
 
 
 class OnError(StrEnum):
@@ -559,9 +561,37 @@ def load_plugins(
             loaded.append(result)
         else:
             problems += result
+        problems += _unmet(name, instance, [n for _, n in enabled])
     if problems:
         raise PluginConfigError(problems)
     return tuple(loaded)
+
+
+def _unmet(name: str, plugin: object, order: Sequence[str]) -> list[PluginProblem]:
+    """``requires``: plugins that must be enabled, and run, before this one.
+
+    The loyalty plugin, for one, sends marketing and counts on the consent
+    plugin to have handled STOP first; without it nobody would answer STOP.
+    """
+    required = getattr(type(plugin), "requires", ())
+    if isinstance(required, str) or not all(isinstance(r, str) for r in required):
+        return [PluginProblem(("plugins", name), "requires must be a tuple of plugin names")]
+    problems = []
+    for other in required:
+        if other not in order:
+            problems.append(
+                PluginProblem(
+                    ("plugins", "enabled"),
+                    f'"{name}" needs the plugin "{other}": enable it before "{name}"',
+                )
+            )
+        elif order.index(other) > order.index(name):
+            problems.append(
+                PluginProblem(
+                    ("plugins", "enabled"), f'"{other}" must come before "{name}", which needs it'
+                )
+            )
+    return problems
 
 
 def _unknown(name: str, by_name: Mapping[str, EntryPoint]) -> str:

@@ -126,3 +126,13 @@ class Exploding:
 
 
 not_a_class = Sample()
+
+
+class NeedsBare:
+    """A plugin that only works after another one (as loyalty after consent)."""
+
+    name = "needsbare"
+    requires = ("bare",)
+
+    def receipt(self, evt: object) -> None:
+        return None

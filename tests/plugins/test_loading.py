@@ -359,3 +359,23 @@ def test_prepare_plugin_validates_like_load_plugins() -> None:
 def test_well_formed_plugins_pass_the_check(build: type[Bare] | type[Sample]) -> None:
     table = {"brand": "Shop"} if build is Sample else {}
     assert prepare_plugin(build.name, build(), table).plugin is not None
+
+
+# -- requirements -----------------------------------------------------------
+
+
+NEEDING = (entry("bare", "Bare"), entry("needsbare", "NeedsBare"))
+
+
+def test_a_plugin_loads_after_the_plugin_it_requires() -> None:
+    loaded = load_plugins({"enabled": ["bare", "needsbare"]}, available=NEEDING)
+    assert [p.name for p in loaded] == ["bare", "needsbare"]
+
+
+def test_a_required_plugin_missing_or_later_is_an_error() -> None:
+    assert problems_of({"enabled": ["needsbare"]}, NEEDING) == [
+        'plugins.enabled: "needsbare" needs the plugin "bare": enable it before "needsbare"'
+    ]
+    assert problems_of({"enabled": ["needsbare", "bare"]}, NEEDING) == [
+        'plugins.enabled: "bare" must come before "needsbare", which needs it'
+    ]
