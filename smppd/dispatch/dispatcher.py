@@ -65,18 +65,17 @@ import random
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Final, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from plugins.api import Accept, Defer, MessageClass, OutboundMessage, Refuse, Verdict
+from plugins.api import Accept, Defer, OutboundMessage, Refuse, Verdict
 from smppd.clock import DelayedCall, ReactorClock
 from smppd.connectors.base import Connector, OutboundPart, OutcomeKind, SubmitOutcome
 from smppd.dispatch.parts import prepare
-from smppd.pipeline import Accepted, Outbox
+from smppd.pipeline import Accepted, Outbox, outbound_view
 from smppd.receipt import IdRule
 from smppd.routing.outbound import DEFAULT_TEXT_POLICY, OutboundRouter, Target
 from smppd.shared.interface import Correlations
@@ -138,33 +137,15 @@ class Writer(Protocol):
 OutboundCheck = Callable[[OutboundMessage], Deferred[Verdict]]
 
 
-def _moment(at: float | None) -> datetime | None:
-    return None if at is None else datetime.fromtimestamp(at, UTC)
-
-
 def held_view(msg: Outgoing, *, origin: str | None = None) -> OutboundMessage:
     """What the outbound hooks see of a held message that came due.
 
-    The fields :func:`smppd.server.service.outbound_view` showed them when the
-    message was accepted, read back from the store; ``origin`` names the
-    plugin whose own message it is. A plugin message's ``metadata`` and a
-    reply's ``in_reply_to`` are not stored, so they are absent here.
+    The fields they saw when the message was accepted, read back from the
+    store; ``origin`` names the plugin whose own message it is. A plugin
+    message's ``metadata`` and a reply's ``in_reply_to`` are not stored, so
+    they are absent here.
     """
-    return OutboundMessage(
-        message_id=msg.id,
-        system_id=msg.account,
-        source=msg.source_addr,
-        destination=msg.dest_addr,
-        message_class=MessageClass(msg.traffic_class),
-        text=msg.text,
-        payload=msg.payload,
-        data_coding=msg.data_coding,
-        registered_delivery=msg.registered_delivery,
-        schedule_at=_moment(msg.schedule_at),
-        validity_until=_moment(msg.validity_at),
-        route=msg.route,
-        origin=origin,
-    )
+    return outbound_view(msg, origin=origin)
 
 
 @dataclass(frozen=True, slots=True)

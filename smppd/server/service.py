@@ -48,9 +48,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TypeVar, cast
 
 from sqlalchemy import Engine
@@ -59,9 +58,9 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from plugins.api import Accept, Defer, MessageClass, OutboundMessage, Refuse, Verdict
+from plugins.api import Accept, Defer, OutboundMessage, Refuse, Verdict
 from smppd.clock import DelayedCall, ReactorClock
-from smppd.pipeline import Accepted, Dispatch
+from smppd.pipeline import Accepted, Dispatch, outbound_view
 from smppd.protocol import PauseCause, SessionHandler, SmppFactory, SmppProtocol
 from smppd.server.auth import (
     DEFAULT_FAILED_BIND_DELAY,
@@ -172,41 +171,6 @@ def _verdict_of(decision: Any) -> Verdict:
     verdict = decision.verdict
     assert isinstance(verdict, Accept | Refuse | Defer)
     return verdict
-
-
-def _moment(at: float | None) -> datetime | None:
-    return None if at is None else datetime.fromtimestamp(at, UTC)
-
-
-def outbound_view(
-    message: NewMessage,
-    *,
-    origin: str | None = None,
-    in_reply_to: str | None = None,
-    metadata: Mapping[str, str] | None = None,
-) -> OutboundMessage:
-    """What the outbound plugin hooks see of a message about to be stored.
-
-    ``origin`` names the plugin whose own message it is, ``in_reply_to``
-    the inbound message's idempotency key when it is a reply.
-    """
-    return OutboundMessage(
-        message_id=message.id,
-        system_id=message.account,
-        source=message.source_addr,
-        destination=message.dest_addr,
-        message_class=MessageClass(message.traffic_class),
-        text=message.text,
-        payload=message.payload,
-        data_coding=message.data_coding,
-        registered_delivery=message.registered_delivery,
-        schedule_at=_moment(message.schedule_at),
-        validity_until=_moment(message.validity_at),
-        route=message.route,
-        metadata=metadata or {},
-        origin=origin,
-        in_reply_to=in_reply_to,
-    )
 
 
 def deferred_until(message: NewMessage, verdict: Defer) -> NewMessage:
