@@ -10,7 +10,7 @@ is not started twice.
 from __future__ import annotations
 
 import logging
-from typing import Final, Protocol, cast
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import Engine
 from twisted.internet.defer import Deferred
@@ -32,87 +32,18 @@ class _Seconds(Protocol):
     def seconds(self) -> float: ...
 
 
-class RetentionSchedule:
-    """Start with :meth:`start`; :meth:`stop` waits for a purge in progress."""
-
-    def __init__(
-        self,
-        *,
-        clock: IReactorTime,
-        reactor: IReactorFromThreads,
-        pool: ThreadPool,
-        engine: Engine,
-        retention_days: int,
-        batch_size: int,
-        interval: float = PURGE_INTERVAL_SECONDS,
-    ) -> None:
-        self._clock = cast(_Seconds, clock)
-        self._reactor = reactor
-        self._pool = pool
-        self._engine = engine
-        self._retention_days = retention_days
-        self._batch_size = batch_size
-        self._interval = interval
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = clock
-        self._running: Deferred[PurgeReport] | None = None
-        self.last_report: PurgeReport | None = None
-
-    def start(self) -> None:
-        if self._retention_days > 0:
-            self._loop.start(self._interval, now=True)
-
-    def stop(self) -> Deferred[None] | None:
-        if self._loop.running:
-            self._loop.stop()
-        running = self._running
-        if running is None:
-            return None
-        done: Deferred[None] = Deferred()
-        running.addBoth(lambda _: done.callback(None))
-        return done
-
-    def _tick(self) -> None:
-        if self._running is not None:
-            return
-        now = self._clock.seconds()
-        d: Deferred[PurgeReport] = deferToThreadPool(
-            self._reactor,
-            self._pool,
-            purge,
-            self._engine,
-            now,
-            self._retention_days,
-            batch_size=self._batch_size,
-        )
-        self._running = d
-        d.addCallbacks(self._done, self._failed)
-
-    def _done(self, report: PurgeReport) -> None:
-        self._running = None
-        self.last_report = report
-        log.info(
-            "retention purge: %d messages, %d inbound, %d fingerprints; "
-            "%d finished messages kept for receipts still owed",
-            report.messages,
-            report.inbound,
-            report.fingerprints,
-            report.held,
-        )
-
-    def _failed(self, failure: object) -> None:
-        self._running = None
-        log.error("retention purge failed: %s", failure)
+R = TypeVar("R")
 
 
-EXPIRY_INTERVAL_SECONDS: Final = 3600.0
-
-
-class ExpirySchedule:
-    """Hourly, in a pool thread: :func:`smppd.store.expiry.expire_unreported`.
+class _PoolJob(Generic[R]):
+    """A periodic job in a pool thread, on the injected clock, never twice at once.
 
     Start with :meth:`start`; :meth:`stop` waits for a run in progress.
+    Subclasses say what runs (:meth:`_work`) and what its result means
+    (:meth:`_done`).
     """
+
+    _what = "a periodic job"
 
     def __init__(
         self,
@@ -121,21 +52,16 @@ class ExpirySchedule:
         reactor: IReactorFromThreads,
         pool: ThreadPool,
         engine: Engine,
-        receipt_wait: float = DEFAULT_RECEIPT_WAIT,
-        batch_size: int = DEFAULT_EXPIRY_BATCH,
-        interval: float = EXPIRY_INTERVAL_SECONDS,
+        interval: float,
     ) -> None:
         self._clock = cast(_Seconds, clock)
         self._reactor = reactor
         self._pool = pool
         self._engine = engine
-        self._receipt_wait = receipt_wait
-        self._batch_size = batch_size
+        self._interval = interval
         self._loop = LoopingCall(self._tick)
         self._loop.clock = clock
-        self._interval = interval
-        self._running: Deferred[int] | None = None
-        self.expired = 0
+        self._running: Deferred[R] | None = None
 
     def start(self) -> None:
         self._loop.start(self._interval, now=True)
@@ -150,23 +76,101 @@ class ExpirySchedule:
         running.addBoth(lambda _: done.callback(None))
         return done
 
+    def _work(self, now: float) -> R:
+        raise NotImplementedError
+
+    def _done(self, result: R) -> None:
+        raise NotImplementedError
+
     def _tick(self) -> None:
         if self._running is not None:
             return
-        d: Deferred[int] = deferToThreadPool(
-            self._reactor,
-            self._pool,
-            expire_unreported,
-            self._engine,
-            self._clock.seconds(),
-            receipt_wait=self._receipt_wait,
-            batch_size=self._batch_size,
+        d: Deferred[R] = deferToThreadPool(
+            self._reactor, self._pool, self._work, self._clock.seconds()
         )
         self._running = d
-        d.addCallbacks(self._done, self._failed)
+        d.addCallbacks(self._finished, self._failed)
+
+    def _finished(self, result: R) -> None:
+        self._running = None
+        self._done(result)
+
+    def _failed(self, failure: Any) -> None:
+        self._running = None
+        log.error("%s failed: %s", self._what, failure)
+
+
+class RetentionSchedule(_PoolJob[PurgeReport]):
+    """The daily purge (nothing runs when ``retention_days`` is 0)."""
+
+    _what = "retention purge"
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        reactor: IReactorFromThreads,
+        pool: ThreadPool,
+        engine: Engine,
+        retention_days: int,
+        batch_size: int,
+        interval: float = PURGE_INTERVAL_SECONDS,
+    ) -> None:
+        super().__init__(clock=clock, reactor=reactor, pool=pool, engine=engine, interval=interval)
+        self._retention_days = retention_days
+        self._batch_size = batch_size
+        self.last_report: PurgeReport | None = None
+
+    def start(self) -> None:
+        if self._retention_days > 0:
+            super().start()
+
+    def _work(self, now: float) -> PurgeReport:
+        return purge(self._engine, now, self._retention_days, batch_size=self._batch_size)
+
+    def _done(self, report: PurgeReport) -> None:
+        self.last_report = report
+        log.info(
+            "retention purge: %d messages, %d inbound, %d fingerprints, %d marketing sends; "
+            "%d finished messages kept for receipts still owed",
+            report.messages,
+            report.inbound,
+            report.fingerprints,
+            report.marketing_sends,
+            report.held,
+        )
+
+
+EXPIRY_INTERVAL_SECONDS: Final = 3600.0
+
+
+class ExpirySchedule(_PoolJob[int]):
+    """Hourly: :func:`smppd.store.expiry.expire_unreported`."""
+
+    _what = "expiring unreported messages"
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        reactor: IReactorFromThreads,
+        pool: ThreadPool,
+        engine: Engine,
+        receipt_wait: float = DEFAULT_RECEIPT_WAIT,
+        batch_size: int = DEFAULT_EXPIRY_BATCH,
+        interval: float = EXPIRY_INTERVAL_SECONDS,
+    ) -> None:
+        super().__init__(clock=clock, reactor=reactor, pool=pool, engine=engine, interval=interval)
+        self._receipt_wait = receipt_wait
+        self._batch_size = batch_size
+        self.expired = 0
+
+    def _work(self, now: float) -> int:
+        return expire_unreported(
+            self._engine, now, receipt_wait=self._receipt_wait, batch_size=self._batch_size
+        )
 
     def _done(self, count: int) -> None:
-        self._running = None
         self.expired += count
         if count:
             log.warning(
@@ -174,7 +178,3 @@ class ExpirySchedule:
                 count,
                 self._receipt_wait / 3600,
             )
-
-    def _failed(self, failure: object) -> None:
-        self._running = None
-        log.error("expiring unreported messages failed: %s", failure)
