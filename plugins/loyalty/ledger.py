@@ -16,6 +16,12 @@ Expiry is first in, first out by expiry date: spends, expiries and negative
 adjustments consume the credits that lapse soonest, so the points still due
 to lapse at a moment are ``credits due by then - everything consumed``
 (:func:`due_points`), never more than the balance.
+
+The statements an inbound message runs (a member read, the two inserts, the
+member's update) are built once per dialect with bound parameters and reused:
+building and hashing a SQLAlchemy statement costs several times what SQLite
+takes to run it, and every one of them runs on the store's single writer
+thread.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, and_, func, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugins.loyalty.config import LoadedProgramme
@@ -52,28 +58,41 @@ CREDIT_KINDS: Final = ("earn", "bonus", "referral")
 CODE_ATTEMPTS: Final = 5
 
 
-def insert_ignore(conn: Connection, table: Table, values: Mapping[str, Any]) -> int | None:
-    """Insert ``values`` unless a unique key already holds them.
+# (dialect, table) -> INSERT ... ON CONFLICT DO NOTHING RETURNING <key>, built once.
+_INSERT_IGNORE: dict[tuple[str, str], Any] = {}
 
-    Returns the new row's ``id`` (or 0 for a table without one) when the row
-    was inserted, None when it was already there.
-    """
-    dialect = conn.dialect.name
+
+def _insert_ignore_stmt(dialect: str, table: Table) -> Any:
+    stmt = _INSERT_IGNORE.get((dialect, table.name))
+    if stmt is not None:
+        return stmt
     if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+        base: Any = postgresql.insert(table).on_conflict_do_nothing()
     elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+        base = sqlite.insert(table).on_conflict_do_nothing()
     else:
         raise NotImplementedError(
             f"the loyalty ledger supports sqlite and postgresql, not {dialect}"
         )
     # RETURNING rather than rowcount, which drivers report unevenly for
     # INSERT ... ON CONFLICT (psycopg gives -1).
-    if "id" in table.c:
-        row = conn.execute(stmt.returning(table.c.id)).first()
-        return None if row is None else int(row[0])
-    key = next(iter(table.primary_key.columns))
-    return None if conn.execute(stmt.returning(key)).first() is None else 0
+    key = table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
+    stmt = base.returning(key)
+    _INSERT_IGNORE[(dialect, table.name)] = stmt
+    return stmt
+
+
+def insert_ignore(conn: Connection, table: Table, values: Mapping[str, Any]) -> int | None:
+    """Insert ``values`` unless a unique key already holds them.
+
+    Returns the new row's ``id`` (or 0 for a table without one) when the row
+    was inserted, None when it was already there.
+    """
+    stmt = _insert_ignore_stmt(conn.dialect.name, table)
+    row = conn.execute(stmt, dict(values)).first()
+    if row is None:
+        return None
+    return int(row[0]) if "id" in table.c else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +123,14 @@ class Change:
         return self.tier_after != self.tier_before and self.tier_after is not None
 
 
+_MEMBER: Final = select(loyalty_members).where(
+    loyalty_members.c.number == bindparam("number"),
+    loyalty_members.c.programme == bindparam("programme"),
+)
+
+
 def get_member(conn: Connection, number: str, programme: str) -> Member | None:
-    row = conn.execute(
-        select(loyalty_members).where(
-            and_(loyalty_members.c.number == number, loyalty_members.c.programme == programme)
-        )
-    ).first()
+    row = conn.execute(_MEMBER, {"number": number, "programme": programme}).first()
     if row is None:
         return None
     return Member(
@@ -127,7 +148,14 @@ def get_member(conn: Connection, number: str, programme: str) -> Member | None:
 def ensure_member(
     conn: Connection, programme: LoadedProgramme, number: str, now_ms: int
 ) -> tuple[Member, bool]:
-    """The member's row, created when missing; True when created now."""
+    """The member's row, created when missing; True when created now.
+
+    Read first: a member's every message finds the row, and the insert (which
+    ignores a row another writer added in between) is only for the first one.
+    """
+    member = get_member(conn, number, programme.name)
+    if member is not None:
+        return member, False
     created = (
         insert_ignore(
             conn,
@@ -278,6 +306,31 @@ def debit(
     return _apply(conn, programme, number, entry, points=-points, earned=False, now_ms=now_ms)
 
 
+_m = loyalty_members.c
+# The member's totals move and come back in one statement; the tier (worked
+# out from the new lifetime total) is written by a second one only when it changes.
+_MOVE: Final = (
+    update(loyalty_members)
+    .where(
+        _m.number == bindparam("m_number"),
+        _m.programme == bindparam("m_programme"),
+        _m.balance + bindparam("m_points") >= 0,
+    )
+    .values(
+        balance=_m.balance + bindparam("m_points"),
+        lifetime=_m.lifetime + bindparam("m_earned"),
+        last_activity_at=bindparam("m_now"),
+        updated_at=bindparam("m_now"),
+    )
+    .returning(_m.balance, _m.lifetime, _m.tier)
+)
+_SET_TIER: Final = (
+    update(loyalty_members)
+    .where(_m.number == bindparam("m_number"), _m.programme == bindparam("m_programme"))
+    .values(tier=bindparam("m_tier"))
+)
+
+
 def _apply(
     conn: Connection,
     programme: LoadedProgramme,
@@ -288,34 +341,22 @@ def _apply(
     earned: bool,
     now_ms: int,
 ) -> Change:
-    member = get_member(conn, number, programme.name)
-    if member is None:
-        raise ValueError(f"{number} is not a member of {programme.name}")
-    lifetime = member.lifetime + (points if earned else 0)
+    where = {"m_number": number, "m_programme": programme.name}
+    moved = conn.execute(
+        _MOVE, {**where, "m_points": points, "m_earned": points if earned else 0, "m_now": now_ms}
+    ).first()
+    if moved is None:
+        if get_member(conn, number, programme.name) is None:
+            raise ValueError(f"{number} is not a member of {programme.name}")
+        raise ValueError(f"{number} has fewer than {-points} points")
+    balance, lifetime, before = int(moved.balance), int(moved.lifetime), moved.tier
     tier = programme.tier_for(lifetime)
     # Tiers measure points ever earned: a member keeps the best one reached.
-    if programme.tier_rank(member.tier) > programme.tier_rank(tier):
-        tier = member.tier
-    result = conn.execute(
-        update(loyalty_members)
-        .where(
-            and_(
-                loyalty_members.c.number == number,
-                loyalty_members.c.programme == programme.name,
-                loyalty_members.c.balance + points >= 0,
-            )
-        )
-        .values(
-            balance=loyalty_members.c.balance + points,
-            lifetime=lifetime,
-            tier=tier,
-            last_activity_at=now_ms,
-            updated_at=now_ms,
-        )
-    )
-    if result.rowcount != 1:
-        raise ValueError(f"{number} has fewer than {-points} points")
-    return Change(entry, points, member.balance + points, member.tier, tier)
+    if programme.tier_rank(before) > programme.tier_rank(tier):
+        tier = before
+    if tier != before:
+        conn.execute(_SET_TIER, {**where, "m_tier": tier})
+    return Change(entry, points, balance, before, tier)
 
 
 def due_points(conn: Connection, programme: str, number: str, by_ms: int) -> tuple[int, int | None]:
