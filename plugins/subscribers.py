@@ -12,7 +12,9 @@ How this works:
   rule set covers it. Plain STOP is the row ``(number, scope, "")``; a
   programme's membership is ``(number, scope, programme)``.
 * :func:`load_state` reads the :class:`rules.SubscriberState` the pure rules
-  engine needs from the ``subscriptions`` and ``pending_questions`` tables.
+  engine needs from the ``subscriptions`` and ``pending_questions`` tables:
+  the subscriber's language is the one of their latest subscription row, or
+  of the question put to them when they have none yet.
   The consent plugin is the only writer of those tables; the loyalty plugin
   only reads them (a member is a subscriber opted in to the programme).
 
@@ -105,12 +107,16 @@ def load_state(conn: Connection, number: str, scope: str, now: datetime) -> Subs
             language, latest = lang, updated_at
     pending: PendingQuestion | None = None
     question = conn.execute(
-        select(pending_questions.c.question, pending_questions.c.expires_at).where(
-            and_(pending_questions.c.number == number, pending_questions.c.scope == scope)
-        )
+        select(
+            pending_questions.c.question,
+            pending_questions.c.expires_at,
+            pending_questions.c.language,
+        ).where(and_(pending_questions.c.number == number, pending_questions.c.scope == scope))
     ).first()
     if question is not None and question.expires_at > ms(now):
-        pending = PendingQuestion(question.question, moment(question.expires_at))
+        pending = PendingQuestion(question.question, moment(question.expires_at), question.language)
+        # Someone who has only been asked so far is known by the question's language.
+        language = language or question.language
     return SubscriberState(
         programmes=frozenset(programmes), opted_out=opted_out, pending=pending, language=language
     )

@@ -22,7 +22,8 @@ What is checked:
 * **compliance changes**: the FCC revocation words cannot be removed,
   removed and promoted words must be defaults of the right kind, an added
   word cannot already do something else, an override's numbers must be in
-  the rule set's scope;
+  the rule set's scope, and an override's ``language`` needs a text in the
+  ``opt_out``, ``help`` and ``opt_in`` templates (the replies it picks);
 * **marketing templates** carry an opt-out instruction in every language
   (COMPLIANCE.md: Sweden wants ``STOPP`` in capitals; China ``回TD退订`` and
   the brand in 【】).
@@ -277,6 +278,25 @@ def ruleset_problems(data: Mapping[str, Any]) -> list[Problem]:
     programmes = [(index, _valid(Programme, raw)) for index, raw in _tables(data.get("programmes"))]
     programme_names = [p.name for _, p in programmes if p is not None]
     rules = [(index, _valid(Rule, raw)) for index, raw in _tables(data.get("rules"))]
+
+    if compliance is not None:
+        for index, override in enumerate(compliance.overrides):
+            language = override.language
+            if language is None:
+                continue
+            lacking = [
+                name
+                for name in REQUIRED_TEMPLATES
+                if (found := templates.get(name)) is not None and language not in found.text
+            ]
+            if lacking:
+                problems.append(
+                    (
+                        ("compliance", "overrides", index, "language"),
+                        f"the line's language {_quoted(language)} needs a text in the"
+                        f" templates {', '.join(lacking)}",
+                    )
+                )
 
     def template_ref(where: KeyPath, name: str | None) -> None:
         if name is not None and isinstance(raw_templates, dict) and name not in templates:

@@ -141,10 +141,18 @@ class KeywordChanges(Section):
 
 
 class ComplianceOverride(KeywordChanges):
-    """``[[compliance.overrides]]``: keyword changes for some numbers only."""
+    """``[[compliance.overrides]]``: keyword changes for some numbers only.
+
+    ``language`` is the language of those numbers' line (a Chinese short
+    code): a word many languages share (STOP, START, INFO) or an English
+    compliance word (HELP, JOIN) from a subscriber whose language is not
+    known yet is answered in it rather than in the rule set's
+    ``default_language``.
+    """
 
     numbers: Annotated[tuple[Number, ...], Field(min_length=1)]
     sentence_opt_out: SentencePolicy | None = None
+    language: LanguageCode | None = None
 
 
 class Compliance(KeywordChanges):

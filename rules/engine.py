@@ -15,7 +15,10 @@ order COMPLIANCE.md sets, and stops at the first step that claims it:
 2. **Answers.** YES / NO words, and the Chinese letters T, N, R, act only as
    the answer to a pending, unexpired question (a double opt-in's "reply
    YES"). Without one, YES and NO are ordinary text, and a lone T, N or R is
-   flagged for review rather than taken as an opt-out or ignored.
+   flagged for review rather than taken as an opt-out or ignored. Chinese
+   answers come with a particle as often as not (是的, 好的, 不用): those
+   forms answer too. The answer is replied to in the language the question
+   was asked in (JA after a Dutch question gets the Dutch welcome).
 3. **Help** (HELP, HJÄLP, 帮助...): always answered, even after STOP.
 4. **Opt-in.** START / UNSTOP lift an opt-out; JOIN [programme] joins, through
    the programme's confirmation question when it has one (double opt-in).
@@ -26,10 +29,13 @@ order COMPLIANCE.md sets, and stops at the first step that claims it:
 
 Every evaluation ends with exactly one :class:`Forward` saying whether the
 message still goes to the applications. The reply language is the language
-of the keyword used (the subscriber's own language first when the word is
-shared, as STOP is). Replies are template names with parameters; the plugin
-renders them (:meth:`rules.ruleset.RuleSet.render`) and records the text and
-the template version shown.
+of the keyword used; a word that many languages share (STOP, START) is
+answered in the subscriber's known language, which it never replaces, else
+in the language of the number written to when the rule set gives it one (a
+Chinese short code), else the rule set's default
+(:meth:`rules.ruleset.RuleSet.language_among`). Replies are template names
+with parameters; the plugin renders them (:meth:`rules.ruleset.RuleSet.render`)
+and records the text and the template version shown.
 
 Pure: no I/O, no clock (``now`` is passed in), nothing changed. The
 decisions are plain frozen values the consent and loyalty plugins persist.
@@ -88,10 +94,12 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True)
 class PendingQuestion:
-    """A question put to the subscriber (a rule set's ``[questions.NAME]``)."""
+    """A question put to the subscriber (a rule set's ``[questions.NAME]``),
+    in ``language`` (None when not recorded): its answer is replied to in it."""
 
     question: str
     expires_at: datetime
+    language: str | None = None
 
     def open_at(self, now: datetime) -> bool:
         return now < self.expires_at
@@ -235,7 +243,7 @@ _NOTHING: Final = (NoMatch(), _FORWARD)
 class _Evaluation:
     """One evaluation's inputs, so the steps below read like the rules."""
 
-    __slots__ = ("handled", "now", "ruleset", "subscriber", "table", "text")
+    __slots__ = ("handled", "line", "now", "ruleset", "subscriber", "table", "text")
 
     def __init__(
         self,
@@ -244,16 +252,20 @@ class _Evaluation:
         ruleset: RuleSet,
         now: datetime,
         table: ComplianceTable,
+        *,
+        line: str | None,
     ) -> None:
         self.text = text
         self.subscriber = subscriber
         self.ruleset = ruleset
         self.now = now
         self.table = table
+        # The language of the number written to, when the rule set gives it one.
+        self.line = line
         self.handled = _FORWARD if ruleset.forward_handled else _WITHHOLD
 
     def language(self, word: ComplianceWord) -> str:
-        return self.ruleset.language_among(word.languages, self.subscriber.language)
+        return self.ruleset.language_among(word.languages, self.subscriber.language, self.line)
 
     def remembered(
         self, key: tuple[object, ...], build: Callable[[], tuple[Decision, ...]]
@@ -281,6 +293,7 @@ class _Evaluation:
             id(self.table),
             subscriber.opted_out,
             subscriber.language,
+            self.line,
         )
         return self.remembered(key, lambda: self._opt_out(found, how))
 
@@ -333,7 +346,9 @@ class _Evaluation:
             return None
         name, programme_name = open_question
         question = self.ruleset.questions[name]
-        language = self.language(word)
+        # The language the question was asked in: JA is Swedish, Dutch, German...
+        asked_in = self.subscriber.pending.language if self.subscriber.pending else None
+        language = asked_in or self.language(word)
         if word.action is KeywordAction.YES:
             decisions: list[Decision] = [
                 Answered(name, programme_name, "yes", keyword),
@@ -458,10 +473,25 @@ def _argument(rule: Rule, rest: NormalisedText) -> str | None:
     return rest.normalised
 
 
+# Chinese one-character answers and what may follow them in the same answer:
+# 是的 (yes), 好的 / 好啊 (OK), 不用 / 不要 / 不了 (no thanks). Only these forms;
+# 好吃 ("tasty") is no answer.
+_UNSPACED_ANSWER_TAILS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "是": frozenset({"的", "啊", "呀"}),
+        "好": frozenset({"的", "啊", "呀", "吧", "哦"}),
+        "不": frozenset({"用", "要", "了", "是", "用了", "要了"}),
+    }
+)
+
+
 def _answer_word(found: Found[ComplianceWord]) -> bool:
     # A lone letter (Y, N, T) is an answer only as the whole message:
-    # "T shirt" and "N/A" are not answers.
-    return not (found.rest.words and len(found.keyword) == 1 and len(found.keyword[0]) == 1)
+    # "T shirt" and "N/A" are not answers; 是的 is (see _UNSPACED_ANSWER_TAILS).
+    if not (found.rest.words and len(found.keyword) == 1 and len(found.keyword[0]) == 1):
+        return True
+    tails = _UNSPACED_ANSWER_TAILS.get(found.keyword[0])
+    return tails is not None and len(found.rest.words) == 1 and found.rest.words[0] in tails
 
 
 def evaluate(
@@ -483,7 +513,8 @@ def evaluate(
     if not normalised.words:
         return _NOTHING
     table = ruleset.compliance_for(destination)
-    run = _Evaluation(normalised, subscriber, ruleset, now, table)
+    line = ruleset.language_of(destination)
+    run = _Evaluation(normalised, subscriber, ruleset, now, table, line=line)
 
     lead = table.words.leading(normalised)
     if lead is not None and lead.value.answer_only and not _answer_word(lead):

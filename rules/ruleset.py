@@ -24,6 +24,7 @@ The shape of a file::
     [[compliance.overrides]]            # per short code
     numbers = ["72001"]
     commands = ["T", "N"]               # Chinese opt-out letters as commands
+    language = "zh"                     # STOP, HELP, START answered in Chinese there
 
     [[programmes]]
     name = "coffee"
@@ -167,6 +168,8 @@ class _Compiled:
     programmes: KeywordTable[tuple[Programme, str]]
     rules: KeywordTable[tuple[Rule, str]]
     numbers: frozenset[str]
+    # number_key -> the language of that number's line (an override's ``language``).
+    languages: Mapping[str, str]
     # The engine's answers to the most frequent texts (STOP, KAFFE), which
     # depend only on the rule set and a few inputs: built once, then reused.
     # Bounded by MAX_MEMO_ENTRIES.
@@ -204,11 +207,14 @@ class RuleSet(Section):
         base = apply_changes(default_entries(), self.compliance)
         default = compile_table(base, self.compliance.sentence_opt_out)
         by_number: dict[str, ComplianceTable] = {}
+        languages: dict[str, str] = {}
         for override in self.compliance.overrides:
             policy = override.sentence_opt_out or self.compliance.sentence_opt_out
             table = compile_table(apply_changes(list(base), override), policy)
             for number in override.numbers:
                 by_number.setdefault(number_key(number), table)
+                if override.language is not None:
+                    languages.setdefault(number_key(number), override.language)
         self._compiled = _Compiled(
             compliance=default,
             by_number=MappingProxyType(by_number),
@@ -225,6 +231,7 @@ class RuleSet(Section):
                 for word in words
             ),
             numbers=frozenset(number_key(number) for number in self.scope.numbers),
+            languages=MappingProxyType(languages),
         )
         return self
 
@@ -261,6 +268,13 @@ class RuleSet(Section):
                 return table
         return compiled.compliance
 
+    def language_of(self, destination: str | None) -> str | None:
+        """The language of ``destination``'s line, when an override gives it one."""
+        languages = self.compiled.languages
+        if destination is None or not languages:
+            return None
+        return languages.get(number_key(destination))
+
     @property
     def programme_names(self) -> KeywordTable[tuple[Programme, str]]:
         return self.compiled.programmes
@@ -284,14 +298,26 @@ class RuleSet(Section):
             return self.programmes[0]
         return None
 
-    def language_among(self, languages: Sequence[str], preferred: str | None) -> str:
+    def language_among(
+        self, languages: Sequence[str], preferred: str | None, line: str | None = None
+    ) -> str:
         """The reply language for a keyword of ``languages``.
 
-        The subscriber's language when the keyword is one of its words, then
-        the rule set's default language, then the keyword's first language.
+        ``preferred`` is the subscriber's language (None when not known yet),
+        ``line`` the language of the number written to (:meth:`language_of`).
+        The subscriber's language when the keyword is one of its words. A
+        *shared* keyword (several languages, as STOP; or, on a number with a
+        language of its own, an English one, as HELP: those are written
+        everywhere) says nothing about the writer, so it is answered in the
+        subscriber's language when known (never replacing it), else in the
+        line's. Otherwise the rule set's default language when the keyword
+        is one of its words, then the keyword's first language.
         """
         if preferred is not None and preferred in languages:
             return preferred
+        shared = len(languages) > 1 or (line is not None and tuple(languages) == ("en",))
+        if shared and (preferred or line):
+            return preferred or line or self.default_language
         if self.default_language in languages or not languages:
             return self.default_language
         return languages[0]

@@ -18,8 +18,10 @@ A complete table, every key at its default but ``rulesets``::
     accounts = { shop = "receipt" }           # per account (system_id)
     account_scopes = { shop = "Kaffebaren" }  # an account's marketing belongs to a brand
     require_opt_in = false                    # marketing only to numbers that opted in
-    suppression = "scope"                     # or "global": one STOP blocks every sender
+    suppression = "global"                    # one list: a STOP blocks marketing from every
+                                              # sender; "scope": only from that brand's numbers
     reconfirm_opt_out_hours = 24.0
+    repeat_reply_seconds = 600.0              # HELP / JOIN again within it: no reply; 0: off
     index_refresh_seconds = 10.0
 
     [plugins.consent.default_keywords]        # numbers no rule set covers
@@ -89,6 +91,9 @@ MAX_COMMAND_STATUS: Final = 0xFFFFFFFF
 MAX_CAP_HOURS: Final = 8_760.0
 MAX_CAP_COUNT: Final = 10_000
 MAX_REFRESH_SECONDS: Final = 3_600.0
+# Silence after a repeated HELP or JOIN for at most a day: longer, and a
+# subscriber who forgot the answer could not ask again.
+MAX_REPEAT_SECONDS: Final = 86_400.0
 MAX_SCOPE_CHARS: Final = 64
 
 AnswerMode = Literal["status", "receipt"]
@@ -296,9 +301,17 @@ class ConsentConfig(_Table):
         Mapping[str, Annotated[str, AfterValidator(_scope_name)]], AfterValidator(_read_only)
     ] = Field(default_factory=dict)
     require_opt_in: bool = False
-    suppression: Literal["scope", "global"] = "scope"
+    # "global": one suppression list across all numbers, carriers and modems
+    # (COMPLIANCE.md), so an opt-out written to any number or brand blocks
+    # marketing from every sender. "scope": only from the scope it was
+    # written to (a brand's numbers, or the number itself).
+    suppression: Literal["scope", "global"] = "global"
     # A repeated STOP gets no second confirmation within this many hours.
     reconfirm_opt_out_hours: Annotated[float, Field(ge=0, le=MAX_CAP_HOURS)] = 24.0
+    # HELP, or a JOIN that asks for confirmation, repeated within this many
+    # seconds of the one last answered is recorded but not answered again
+    # (one reply, then silence); 0 answers every one.
+    repeat_reply_seconds: Annotated[float, Field(ge=0, le=MAX_REPEAT_SECONDS)] = 600.0
     # How often changes made elsewhere (the CLI, another node) reach the
     # in-memory suppression index.
     index_refresh_seconds: Annotated[float, Field(gt=0, le=MAX_REFRESH_SECONDS)] = 10.0

@@ -15,20 +15,36 @@ How this works:
   function after another, so the read and the writes are atomic with
   respect to every other message. The hook answers after the commit with
   the replies, the forwarding decision and tags.
+* **Only compliance words cost a write.** The rules engine decides about
+  consent only on a compliance word leading the text (STOP, START, JOIN,
+  HELP, a yes or no) or an opt-out word inside it; the brand's own keywords
+  are the loyalty plugin's. A text with neither (KAFFE, POÄNG, "see you
+  tomorrow") therefore changes no consent and gets no reply of this plugin
+  whatever the subscriber's state, and is answered on the reactor thread
+  without reading or writing the store (:meth:`ConsentPlugin._consent_free`).
+  Nothing is recorded for it, so a re-run answers the same. A rule set
+  whose own rules reply with a JOIN-from-a-member template is always read
+  and evaluated, since that reply is this plugin's.
 * **Idempotent.** A message whose idempotency key is already in the ledger
   is not evaluated again: its replies are rebuilt from the rows it left, so
   a re-run answers exactly what the first run answered (the gateway
   de-duplicates replies by their derived ids). The ledger insert itself is
   ``ON CONFLICT DO NOTHING`` on ``(inbound_key, event, programme)``, which
   also settles two nodes racing on one message: the loser changes nothing.
+* **One reply to a repeated request** (:mod:`plugins.consent.repeats`):
+  HELP, or a JOIN that puts a question, repeated within
+  ``repeat_reply_seconds`` of the last one answered is recorded and not
+  answered.
 * **One confirmation, then nothing more.** The engine confirms a STOP only
   to a number not yet opted out; a STOP repeated after
   ``reconfirm_opt_out_hours`` is confirmed once more (someone who keeps
   writing STOP may not know the first one worked).
 * **Outbound** (every message before it is accepted). Transactional
   messages, and this plugin's own replies, pass at once. Marketing is
-  refused with ``opted_out_status`` when the recipient opted out within the
-  sender's scope (any scope with ``suppression = "global"``), or has not
+  refused with ``opted_out_status`` when the recipient opted out anywhere
+  (the default ``suppression = "global"``: one suppression list for every
+  number, carrier and modem) or, with ``suppression = "scope"``, within the
+  sender's scope; or when the recipient has not
   opted in there when ``require_opt_in``: a lookup in the in-memory
   :class:`~plugins.consent.index.SuppressionIndex`, no database. Then
   quiet hours and frequency caps (:func:`rules.timing.next_marketing_slot`):
@@ -49,7 +65,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import Connection
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from plugins.api import (
@@ -66,7 +82,8 @@ from plugins.api import (
 from plugins.consent.builtin import builtin_ruleset
 from plugins.consent.config import ConsentConfig
 from plugins.consent.index import SuppressionIndex
-from plugins.consent.plan import TAGS, Change, Plan, Shown, message_class_of, plan
+from plugins.consent.plan import NOTHING, TAGS, Change, Plan, Shown, message_class_of, plan
+from plugins.consent.repeats import TAG_SILENCED, silenced
 from plugins.consent.store import (
     EVENT_REVIEW,
     LedgerEntry,
@@ -86,7 +103,16 @@ from plugins.consent.store import (
     standings,
 )
 from plugins.subscribers import load_state, ms, scope_for, subscriber_number
-from rules import OptOut, Reply, RuleBook, RuleSet, SubscriberState, evaluate
+from rules import (
+    NormalisedText,
+    OptOut,
+    Reply,
+    RuleBook,
+    RuleSet,
+    SubscriberState,
+    evaluate,
+    normalise,
+)
 from rules.timing import (
     MAX_SEARCH,
     FrequencyCap,
@@ -165,6 +191,9 @@ class ConsentPlugin:
         self._watermark = 0
         self._refresh_call: Any = None
         self._stopped = False
+        # id(rule set) -> whether one of its rules replies with a template of ours
+        # (the rule sets live as long as the configuration that holds them).
+        self._replies_as_consent: dict[int, bool] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -246,15 +275,35 @@ class ConsentPlugin:
         )
 
     def inbound(self, msg: InboundMessage) -> Deferred[InboundOutcome]:
+        ruleset = self._ruleset_for(msg.destination)
+        text = normalise(msg.text)
+        if self._consent_free(text, ruleset, msg.destination):
+            return succeed(_NOT_OURS.outcome())
         number = subscriber_number(msg.source)
         scope = scope_for(self._book, msg.destination)
-        ruleset = self._ruleset_for(msg.destination)
 
         def handle(conn: Connection) -> _Handled:
-            return self._handle(conn, msg, number, scope, ruleset)
+            return self._handle(conn, msg, text, number=number, scope=scope, ruleset=ruleset)
 
         d = self._ctx.write(handle)
         return d.addCallback(self._handled)
+
+    def _consent_free(self, text: NormalisedText, ruleset: RuleSet, destination: str) -> bool:
+        """True when ``text`` can be no consent matter in any subscriber state
+        (see the module docstring): no compliance word leads it or stands in it."""
+        table = ruleset.compliance_for(destination)
+        if text.words and (
+            table.words.leading(text) is not None or table.sentence.inside(text) is not None
+        ):
+            return False
+        known = self._replies_as_consent.get(id(ruleset))
+        if known is None:
+            ours = frozenset(
+                p.already_member for p in ruleset.programmes if p.already_member is not None
+            )
+            known = any(rule.reply in ours or rule.usage in ours for rule in ruleset.rules)
+            self._replies_as_consent[id(ruleset)] = known
+        return not known
 
     def _handled(self, handled: _Handled) -> InboundOutcome:
         if handled.standing is not None:
@@ -262,7 +311,14 @@ class ConsentPlugin:
         return handled.outcome()
 
     def _handle(
-        self, conn: Connection, msg: InboundMessage, number: str, scope: str, ruleset: RuleSet
+        self,
+        conn: Connection,
+        msg: InboundMessage,
+        text: NormalisedText,
+        *,
+        number: str,
+        scope: str,
+        ruleset: RuleSet,
     ) -> _Handled:
         # Runs on the writer thread, possibly twice (see plugins.api.Writer):
         # it only reads and writes through conn and returns a value.
@@ -271,14 +327,19 @@ class ConsentPlugin:
             return _repeated(earlier, ruleset)
         now = msg.received_at
         state = load_state(conn, number, scope, now)
-        decisions = evaluate(msg.text, state, ruleset, now, destination=msg.destination)
+        decisions = evaluate(text, state, ruleset, now, destination=msg.destination)
         if self._confirm_again(conn, decisions, state, number=number, scope=scope, now=now):
             calm = dataclasses.replace(state, opted_out=False)
-            decisions = evaluate(msg.text, calm, ruleset, now, destination=msg.destination)
+            decisions = evaluate(text, calm, ruleset, now, destination=msg.destination)
         planned = plan(decisions, state, ruleset, now)
         if not planned.changes:
             return _Handled(planned.replies, planned.forward, planned.tags)
         at = ms(now)
+        tags = planned.tags
+        window_ms = int(self._config.repeat_reply_seconds * 1000)
+        quiet = silenced(conn, planned, number=number, scope=scope, at=at, window_ms=window_ms)
+        if quiet is not None:
+            planned, tags = quiet, (*tags, TAG_SILENCED)
         moved = False
         for index, change in enumerate(planned.changes):
             entry = self._entry(msg, change, planned, number=number, scope=scope, at=at)
@@ -293,7 +354,7 @@ class ConsentPlugin:
                 or moved
             )
         standing = (number, scope, standing_of(conn, number, scope)) if moved else None
-        return _Handled(planned.replies, planned.forward, planned.tags, standing)
+        return _Handled(planned.replies, planned.forward, tags, standing)
 
     def _confirm_again(
         self,
@@ -377,14 +438,13 @@ class ConsentPlugin:
         config = self._config
         index = self._index
         reason: str | None = None
-        if config.suppression == "global" and index.opted_out_anywhere(number):
+        standing = index.standing(number, scope)
+        if standing is Standing.OPTED_OUT:
+            reason = f"recipient opted out of {scope}"
+        elif config.suppression == "global" and index.opted_out_anywhere(number):
             reason = "recipient opted out (suppressed for every sender)"
-        else:
-            standing = index.standing(number, scope)
-            if standing is Standing.OPTED_OUT:
-                reason = f"recipient opted out of {scope}"
-            elif config.require_opt_in and standing is not Standing.OPTED_IN:
-                reason = f"recipient has not opted in to {scope}"
+        elif config.require_opt_in and standing is not Standing.OPTED_IN:
+            reason = f"recipient has not opted in to {scope}"
         if reason is None:
             return None
         return Refuse(config.opted_out_status, reason, answer=config.answer_for(msg.system_id))
@@ -402,6 +462,10 @@ class ConsentPlugin:
         return Defer(slot, "outside the recipient's marketing hours or over a frequency cap")
 
 
+# The answer to a text that is no consent matter: no opinion, no reply, no tag.
+_NOT_OURS: Final = _Handled(NOTHING.replies, NOTHING.forward, NOTHING.tags)
+
+
 def _apply(
     conn: Connection, change: Change, *, number: str, scope: str, at: int, ledger_id: int
 ) -> bool:
@@ -417,6 +481,7 @@ def _apply(
             programme=change.ask.programme,
             asked_at=at,
             expires_at=ms(change.ask.expires_at),
+            language=change.language,
         )
     if change.status is None:
         return False

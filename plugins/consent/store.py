@@ -21,17 +21,22 @@ unit: the plugin runs it inside the store's group commit, the CLI inside
   and :func:`changed_pairs` finds what changed since the index last looked,
   by ledger id (every change of status comes with a ledger row, also the
   CLI's), which the primary key serves without a scan.
+
+The statements an inbound message runs are built once (per dialect where
+the upsert syntax needs one) with bound parameters and reused: building and
+hashing a SQLAlchemy statement costs several times what SQLite takes to run
+it, on the store's single writer thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, case, delete, func, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
@@ -152,15 +157,22 @@ def _insert(conn: Connection, table: Any) -> Any:
     return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
-# -- the ledger ---------------------------------------------------------------------
+# (statement, dialect) -> the statement built for that dialect.
+_BUILT: dict[tuple[str, str], Any] = {}
 
 
-def record(conn: Connection, entry: LedgerEntry) -> int | None:
-    """Append ``entry``; its id, or None when its inbound message already recorded
-    this event for this programme (nothing is written then)."""
-    stmt = (
+def _built(conn: Connection, name: str, build: Callable[[Connection], Any]) -> Any:
+    """Statement ``name`` for ``conn``'s dialect, built by ``build`` the first time."""
+    key = (name, conn.dialect.name)
+    stmt = _BUILT.get(key)
+    if stmt is None:
+        stmt = _BUILT[key] = build(conn)
+    return stmt
+
+
+def _build_record(conn: Connection) -> Any:
+    return (
         _insert(conn, consent_ledger)
-        .values(**entry.row())
         .on_conflict_do_nothing(
             index_elements=[
                 consent_ledger.c.inbound_key,
@@ -170,32 +182,101 @@ def record(conn: Connection, entry: LedgerEntry) -> int | None:
         )
         .returning(consent_ledger.c.id)
     )
+
+
+def _build_set_status(conn: Connection) -> Any:
+    stmt = _insert(conn, subscriptions)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[
+            subscriptions.c.number,
+            subscriptions.c.scope,
+            subscriptions.c.programme,
+        ],
+        set_={
+            "status": excluded.status,
+            "language": func.coalesce(excluded.language, subscriptions.c.language),
+            "ledger_id": excluded.ledger_id,
+            "since": case(
+                (subscriptions.c.status == excluded.status, subscriptions.c.since),
+                else_=excluded.since,
+            ),
+            "updated_at": excluded.updated_at,
+        },
+    )
+
+
+def _build_ask_question(conn: Connection) -> Any:
+    stmt = _insert(conn, pending_questions)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[pending_questions.c.number, pending_questions.c.scope],
+        set_={
+            "question": excluded.question,
+            "programme": excluded.programme,
+            "asked_at": excluded.asked_at,
+            "expires_at": excluded.expires_at,
+            "language": excluded.language,
+        },
+    )
+
+
+_l = consent_ledger.c
+_s = subscriptions.c
+_q = pending_questions.c
+_ENTRIES_FOR_INBOUND: Final = (
+    select(consent_ledger).where(_l.inbound_key == bindparam("inbound_key")).order_by(_l.id)
+)
+_LAST_CONFIRMATION: Final = select(func.max(_l.at)).where(
+    _l.number == bindparam("number"),
+    _l.scope == bindparam("scope"),
+    _l.event == EVENT_OPT_OUT,
+    _l.shown_text.is_not(None),
+)
+# Parameter names differ from the columns': those are reserved for SET.
+_LEAVE_PROGRAMMES: Final = (
+    update(subscriptions)
+    .where(
+        _s.number == bindparam("p_number"),
+        _s.scope == bindparam("p_scope"),
+        _s.programme != ALL_PROGRAMMES,
+        _s.status == OPTED_IN,
+    )
+    .values(
+        status=OPTED_OUT,
+        ledger_id=bindparam("p_ledger_id"),
+        since=bindparam("p_at"),
+        updated_at=bindparam("p_at"),
+    )
+)
+_CLEAR_QUESTION: Final = delete(pending_questions).where(
+    _q.number == bindparam("number"), _q.scope == bindparam("scope")
+)
+_STANDING: Final = select(_s.programme, _s.status).where(
+    _s.number == bindparam("number"), _s.scope == bindparam("scope")
+)
+
+
+# -- the ledger ---------------------------------------------------------------------
+
+
+def record(conn: Connection, entry: LedgerEntry) -> int | None:
+    """Append ``entry``; its id, or None when its inbound message already recorded
+    this event for this programme (nothing is written then)."""
+    stmt = _built(conn, "record", _build_record)
     # rowcount is not reliable for INSERT .. ON CONFLICT on every driver; RETURNING is.
-    inserted = conn.execute(stmt).scalar_one_or_none()
+    inserted = conn.execute(stmt, entry.row()).scalar_one_or_none()
     return None if inserted is None else int(inserted)
 
 
 def entries_for_inbound(conn: Connection, inbound_key: str) -> list[Row[Any]]:
     """The ledger rows an inbound message produced, in order."""
-    return list(
-        conn.execute(
-            select(consent_ledger)
-            .where(consent_ledger.c.inbound_key == inbound_key)
-            .order_by(consent_ledger.c.id)
-        ).all()
-    )
+    return list(conn.execute(_ENTRIES_FOR_INBOUND, {"inbound_key": inbound_key}).all())
 
 
 def last_confirmation(conn: Connection, number: str, scope: str) -> int | None:
     """When ``number`` was last shown an opt-out confirmation within ``scope`` (ms)."""
-    at = conn.execute(
-        select(func.max(consent_ledger.c.at)).where(
-            consent_ledger.c.number == number,
-            consent_ledger.c.scope == scope,
-            consent_ledger.c.event == EVENT_OPT_OUT,
-            consent_ledger.c.shown_text.is_not(None),
-        )
-    ).scalar_one_or_none()
+    at = conn.execute(_LAST_CONFIRMATION, {"number": number, "scope": scope}).scalar_one_or_none()
     return None if at is None else int(at)
 
 
@@ -241,35 +322,18 @@ def set_status(
     language: str | None = None,
 ) -> None:
     """Upsert one subscription row; ``since`` moves only when the status changes."""
-    stmt = _insert(conn, subscriptions).values(
-        number=number,
-        scope=scope,
-        programme=programme,
-        status=status,
-        language=language,
-        ledger_id=ledger_id,
-        since=at,
-        updated_at=at,
-    )
-    excluded = stmt.excluded
     conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[
-                subscriptions.c.number,
-                subscriptions.c.scope,
-                subscriptions.c.programme,
-            ],
-            set_={
-                "status": excluded.status,
-                "language": func.coalesce(excluded.language, subscriptions.c.language),
-                "ledger_id": excluded.ledger_id,
-                "since": case(
-                    (subscriptions.c.status == excluded.status, subscriptions.c.since),
-                    else_=excluded.since,
-                ),
-                "updated_at": excluded.updated_at,
-            },
-        )
+        _built(conn, "set_status", _build_set_status),
+        {
+            "number": number,
+            "scope": scope,
+            "programme": programme,
+            "status": status,
+            "language": language,
+            "ledger_id": ledger_id,
+            "since": at,
+            "updated_at": at,
+        },
     )
 
 
@@ -278,14 +342,8 @@ def leave_programmes(
 ) -> None:
     """Plain STOP: every programme ``number`` is in within ``scope`` is left too."""
     conn.execute(
-        update(subscriptions)
-        .where(
-            subscriptions.c.number == number,
-            subscriptions.c.scope == scope,
-            subscriptions.c.programme != ALL_PROGRAMMES,
-            subscriptions.c.status == OPTED_IN,
-        )
-        .values(status=OPTED_OUT, ledger_id=ledger_id, since=at, updated_at=at)
+        _LEAVE_PROGRAMMES,
+        {"p_number": number, "p_scope": scope, "p_ledger_id": ledger_id, "p_at": at},
     )
 
 
@@ -298,36 +356,26 @@ def ask_question(
     programme: str,
     asked_at: int,
     expires_at: int,
+    language: str | None = None,
 ) -> None:
-    """Put ``question`` to ``number`` within ``scope``, replacing an earlier one."""
-    stmt = _insert(conn, pending_questions).values(
-        number=number,
-        scope=scope,
-        question=question,
-        programme=programme,
-        asked_at=asked_at,
-        expires_at=expires_at,
-    )
-    excluded = stmt.excluded
+    """Put ``question`` to ``number`` within ``scope``, replacing an earlier one;
+    ``language`` is the one it is asked in (its answer is replied to in it)."""
     conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[pending_questions.c.number, pending_questions.c.scope],
-            set_={
-                "question": excluded.question,
-                "programme": excluded.programme,
-                "asked_at": excluded.asked_at,
-                "expires_at": excluded.expires_at,
-            },
-        )
+        _built(conn, "ask_question", _build_ask_question),
+        {
+            "number": number,
+            "scope": scope,
+            "question": question,
+            "programme": programme,
+            "asked_at": asked_at,
+            "expires_at": expires_at,
+            "language": language,
+        },
     )
 
 
 def clear_question(conn: Connection, *, number: str, scope: str) -> None:
-    conn.execute(
-        delete(pending_questions).where(
-            pending_questions.c.number == number, pending_questions.c.scope == scope
-        )
-    )
+    conn.execute(_CLEAR_QUESTION, {"number": number, "scope": scope})
 
 
 def pending_of(conn: Connection, number: str) -> list[Row[Any]]:
@@ -364,11 +412,7 @@ def _standing(rows: Iterable[tuple[str, str]]) -> Standing | None:
 
 
 def standing_of(conn: Connection, number: str, scope: str) -> Standing | None:
-    rows = conn.execute(
-        select(subscriptions.c.programme, subscriptions.c.status).where(
-            subscriptions.c.number == number, subscriptions.c.scope == scope
-        )
-    ).all()
+    rows = conn.execute(_STANDING, {"number": number, "scope": scope}).all()
     return _standing((row.programme, row.status) for row in rows)
 
 

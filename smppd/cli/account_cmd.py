@@ -69,6 +69,25 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _check_not_a_plugin(system_id: str) -> None:
+    """Refuse a system_id that is an installed plugin's name.
+
+    A plugin's own messages (STOP confirmations, loyalty replies) carry the
+    plugin's name where an application's carry its system_id, so an
+    application bound under that name would receive their receipts.
+    """
+    from plugins.host import discover  # noqa: PLC0415  (reads the installed entry points)
+
+    names = {entry.name.casefold(): entry.name for entry in discover()}
+    taken = names.get(system_id.casefold())
+    if taken is not None:
+        raise click.BadParameter(
+            f'"{system_id}" is the name of the installed plugin "{taken}", which sends'
+            " messages under that name: pick another system_id",
+            param_hint="SYSTEM_ID",
+        )
+
+
 def _traffic_class(name: str) -> TrafficClass:
     return "marketing" if name == "marketing" else "transactional"
 
@@ -156,7 +175,11 @@ def add_cmd(
     route: str | None,
     traffic_class: str,
 ) -> None:
-    """Add an account SYSTEM_ID (asks for its password)."""
+    """Add an account SYSTEM_ID (asks for its password).
+
+    SYSTEM_ID may not be an installed plugin's name (consent, loyalty...).
+    """
+    _check_not_a_plugin(system_id)
     try:
         account_settings = AccountSettings(
             allowed_sources=sources,

@@ -14,23 +14,33 @@ must be able to prove: the reason should name the evidence.
 
 Numbers are accepted in any common international form (``+46 70-123 45
 67``, ``0046701234567``, ``46701234567``) and kept as digits.
+
+A change names a scope the gateway enforces, or it would be recorded and
+never applied: ``--scope`` is the brand of one of the rule sets in the
+configuration's ``[plugins.consent] rulesets`` (spelt as there, a close
+misspelling answered with a "did you mean"), or a number no rule set covers
+(consent given by writing to it is scoped to the number itself), and
+``--programme`` one of that rule set's programmes.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import getpass
 import io
 import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import click
 from sqlalchemy import Connection
 from sqlalchemy.engine import Row
 
+from plugins.consent.config import ConsentConfig
 from plugins.consent.store import (
     EVENT_OPT_IN,
     EVENT_OPT_OUT,
@@ -44,8 +54,11 @@ from plugins.consent.store import (
     set_status,
     subscriptions_of,
 )
+from plugins.host import HOST_KEYS
 from plugins.subscribers import ALL_PROGRAMMES, OPTED_IN, OPTED_OUT, subscriber_number
-from smppd.cli.db_cmd import StoreSettings, open_engine, store_options
+from rules import RuleBook
+from smppd.cli.db_cmd import EXIT_FAILURE, StoreSettings, open_engine, store_options
+from smppd.config import ConfigError, load_config
 from smppd.store.engine import read_only
 from smppd.store.models import DETAIL_MAX, NAME_MAX
 
@@ -185,6 +198,7 @@ def show_cmd(settings: StoreSettings, number: str, events: int, as_json: bool) -
                             "programme": q.programme,
                             "asked_at": _iso(q.asked_at),
                             "expires_at": _iso(q.expires_at),
+                            "language": q.language,
                         }
                         for q in questions
                     ],
@@ -212,8 +226,8 @@ def show_cmd(settings: StoreSettings, number: str, events: int, as_json: bool) -
     for q in questions:
         state = "open" if q.expires_at > now_ms else "expired"
         click.echo(
-            f"  {q.scope:<20} {q.question} ({q.programme}), asked {_iso(q.asked_at)},"
-            f" {state} until {_iso(q.expires_at)}"
+            f"  {q.scope:<20} {q.question} ({q.programme}), asked {_iso(q.asked_at)}"
+            f" in {q.language or '-'}, {state} until {_iso(q.expires_at)}"
         )
     click.echo(f"events (latest {events}):")
     for e in history:
@@ -309,6 +323,80 @@ def _login() -> str:
         return "unknown"
 
 
+def _rulebook(config_file: str) -> RuleBook:
+    """The rule sets of ``[plugins.consent]`` in ``config_file`` (none without the table)."""
+    try:
+        cfg = load_config(config_file)
+        table = {
+            key: value
+            for key, value in dict(cfg.plugins.get("consent", {})).items()
+            if key not in HOST_KEYS
+        }
+        base_dir = Path(config_file).absolute().parent
+        config = ConsentConfig.model_validate(table, context={"base_dir": base_dir})
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(EXIT_FAILURE) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot read {config_file}: {exc.strerror} (its [plugins.consent] rule sets"
+            " say which scopes and programmes exist)"
+        ) from None
+    except ValueError as exc:
+        raise click.ClickException(f"{config_file}: [plugins.consent]: {exc}") from None
+    return config.rulesets.book
+
+
+def _did_you_mean(value: str, known: Sequence[str]) -> str:
+    by_fold = {name.casefold(): name for name in known}
+    folded = value.casefold()
+    close = (
+        folded
+        if folded in by_fold
+        else next(iter(difflib.get_close_matches(folded, list(by_fold), n=1)), None)
+    )
+    if close is not None:
+        return f'; did you mean "{by_fold[close]}"?'
+    return f" (known: {', '.join(known)})" if known else ""
+
+
+def _checked_scope(book: RuleBook, scope: str, programme: str) -> str:
+    """``scope`` as the gateway keeps it, once it and ``programme`` are known to exist.
+
+    :class:`click.BadParameter` (exit code 2) names what is wrong.
+    """
+    brands = {ruleset.brand: ruleset for ruleset in book.rulesets}
+    ruleset = brands.get(scope)
+    if ruleset is None:
+        number = subscriber_number(scope)
+        if not number.isdigit():
+            raise click.BadParameter(
+                f'no rule set has the brand "{scope}"{_did_you_mean(scope, list(brands))}',
+                param_hint="--scope",
+            )
+        covering = book.select(number)
+        if covering is not None:
+            raise click.BadParameter(
+                f'{scope} is answered by the rule set of "{covering.brand}":'
+                f' use --scope "{covering.brand}"',
+                param_hint="--scope",
+            )
+        if programme:
+            raise click.BadParameter(
+                f"{scope} is a number no rule set covers: it has no programmes",
+                param_hint="--programme",
+            )
+        return number
+    names = [p.name for p in ruleset.programmes]
+    if programme and programme not in names:
+        where = _did_you_mean(programme, names) if names else f" ({scope} has no programmes)"
+        raise click.BadParameter(
+            f'no programme "{programme}" in {scope}{where}', param_hint="--programme"
+        )
+    return scope
+
+
 def _change(
     settings: StoreSettings,
     *,
@@ -374,9 +462,18 @@ def _change_options(func: Any) -> Any:
         "--scope",
         required=True,
         callback=_bounded("--scope", NAME_MAX),
-        help="The brand of a rule set, or the number written to where no rule set applies.",
+        help=(
+            "The brand of a rule set in [plugins.consent] rulesets, as spelt there; or a"
+            " number no rule set covers (consent written to it is scoped to that number)."
+        ),
     )(func)
     return click.argument("number", callback=_number_arg)(func)
+
+
+def _scope_in_config(scope: str, programme: str) -> str:
+    # The rule sets come from the same --config as the store settings.
+    config_file = click.get_current_context().params["config_file"]
+    return _checked_scope(_rulebook(config_file), scope, programme)
 
 
 def _what(scope: str, programme: str) -> str:
@@ -390,6 +487,7 @@ def optout_cmd(
     *, settings: StoreSettings, number: str, scope: str, programme: str, reason: str
 ) -> None:
     """Opt NUMBER out of a scope (or one programme of it) on the subscriber's behalf."""
+    scope = _scope_in_config(scope, programme)
     ledger_id = _change(
         settings, number=number, scope=scope, programme=programme, status=OPTED_OUT, reason=reason
     )
@@ -407,6 +505,7 @@ def optin_cmd(
     The sender must be able to prove this consent (GDPR Art. 7(1)): name the
     evidence in --reason (a signed form's reference, the e-mail's date).
     """
+    scope = _scope_in_config(scope, programme)
     click.echo(
         "warning: consent must be provable; the reason recorded is the only evidence the"
         " ledger holds of this opt-in",

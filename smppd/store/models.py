@@ -286,6 +286,8 @@ pending_questions = Table(
     Column("programme", String(NAME_MAX), nullable=False),
     Column("asked_at", _Time, nullable=False),
     Column("expires_at", _Time, nullable=False),
+    # The language the question was asked in: the answer is replied to in it.
+    Column("language", String(8), nullable=True),
 )
 
 # Consent as evidence: append-only, one row per event, never updated.

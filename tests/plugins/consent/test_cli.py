@@ -12,7 +12,10 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from smppd.cli import main
-from tests.plugins.consent.harness import BRAND, SUBSCRIBER, Consent
+from tests.plugins.consent.harness import BRAND, MODEM_NUMBER, REPO, SUBSCRIBER, Consent
+
+# The default configuration: [plugins.consent] rulesets = ["config/rules/coffee.toml"].
+CONFIG = str(REPO / "smppd.toml")
 
 
 @pytest.fixture
@@ -23,7 +26,9 @@ def url(consent: Consent) -> str:
 
 
 def run(url: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["subscriber", args[0], "--database-url", url, *args[1:]])
+    result = CliRunner().invoke(
+        main, ["subscriber", args[0], "--config", CONFIG, "--database-url", url, *args[1:]]
+    )
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -119,6 +124,48 @@ def test_a_change_needs_a_reason(url: str) -> None:
     code, _, err = run(url, "optout", SUBSCRIBER, "--scope", BRAND)
     assert code == 2
     assert "--reason" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--scope", "kaffebaren"),
+            'no rule set has the brand "kaffebaren"; did you mean "Kaffebaren"?',
+        ),
+        (("--scope", "Kaffebarn"), 'did you mean "Kaffebaren"?'),
+        (("--scope", "Teahouse"), "(known: Kaffebaren)"),
+        (("--scope", BRAND, "--programme", "tea"), 'no programme "tea" in Kaffebaren'),
+        (("--scope", BRAND, "--programme", "cofee"), 'did you mean "coffee"?'),
+        (("--scope", "72000"), 'answered by the rule set of "Kaffebaren"'),
+        (("--scope", MODEM_NUMBER, "--programme", "coffee"), "it has no programmes"),
+    ],
+)
+@pytest.mark.parametrize("command", ["optout", "optin"])
+def test_a_change_to_a_scope_or_programme_no_rule_set_has_is_refused(
+    url: str, consent: Consent, command: str, args: tuple[str, ...], message: str
+) -> None:
+    before = len(consent.ledger())
+    code, _, err = run(url, command, SUBSCRIBER, *args, "--reason", "asked by e-mail")
+    assert code == 2
+    assert message in " ".join(err.split())
+    assert len(consent.ledger()) == before
+
+
+def test_a_number_no_rule_set_covers_is_its_own_scope(url: str, consent: Consent) -> None:
+    code, out, _ = run(
+        url, "optout", SUBSCRIBER, "--scope", f"+{MODEM_NUMBER}", "--reason", "asked by e-mail"
+    )
+    assert code == 0
+    assert f"opted out of {MODEM_NUMBER} (all programmes)" in out
+    assert consent.status(scope=MODEM_NUMBER) == "opted_out"
+
+
+def test_the_scope_help_says_where_scopes_come_from() -> None:
+    result = CliRunner().invoke(main, ["subscriber", "optout", "--help"])
+    text = " ".join(result.output.split())
+    assert "[plugins.consent] rulesets" in text
+    assert "a number no rule set covers" in text
 
 
 def test_a_missing_store_is_one_line(tmp_path: Path, sqlite_engine: Engine) -> None:

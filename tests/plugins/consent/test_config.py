@@ -23,7 +23,7 @@ def test_defaults() -> None:
     config = validate({})
     assert config.rulesets.book.rulesets == ()
     assert config.opted_out_status == OPTED_OUT_STATUS
-    assert (config.answer, config.suppression, config.require_opt_in) == ("status", "scope", False)
+    assert (config.answer, config.suppression, config.require_opt_in) == ("status", "global", False)
     assert config.timing.policy == DEFAULT_POLICY
 
 
@@ -57,6 +57,8 @@ def test_a_missing_rule_set_file_is_named(tmp_path: Path) -> None:
         ({"answer": "silence"}, "answer"),
         ({"accounts": {"shop": "bounce"}}, "accounts.shop"),
         ({"suppression": "brand"}, "suppression"),
+        ({"repeat_reply_seconds": -1}, "repeat_reply_seconds"),
+        ({"repeat_reply_seconds": 86_401}, "repeat_reply_seconds"),
         ({"default_keywords": {"language": "xx"}}, "default_keywords.language"),
         ({"timing": {"caps": [{"count": 0, "per_hours": 24}]}}, "timing.caps[0].count"),
         ({"timing": {"regions": {"FR": {"days_off": [0]}}}}, "timing.regions.FR.days_off[0]"),

@@ -47,17 +47,29 @@ def test_transactional_messages_and_the_plugins_own_replies_pass(consent: Consen
     assert isinstance(consent.outbound(origin="loyalty"), Refuse)
 
 
-def test_an_opt_out_blocks_only_the_brands_numbers_by_default(consent: Consent) -> None:
-    consent.inbound("STOP", destination=MODEM_NUMBER)
-    assert isinstance(consent.outbound(source=MODEM_NUMBER), Refuse)
-    assert isinstance(consent.outbound(source="72000"), Accept)
+def test_an_opt_out_blocks_every_sender_by_default(consent: Consent) -> None:
+    # COMPLIANCE.md: one suppression list across all numbers, carriers and modems.
+    consent.inbound("STOPP", destination="72000")
+    for source in ("72000", "72999", MODEM_NUMBER, "Kaffebaren", "OtherBrand"):
+        assert isinstance(consent.outbound(source=source), Refuse), source
+    elsewhere = consent.outbound(source="72999")
+    assert isinstance(elsewhere, Refuse)
+    assert "every sender" in elsewhere.reason
 
 
-def test_global_suppression_blocks_every_sender(sqlite_engine: Engine) -> None:
-    consent = Consent(sqlite_engine, {"suppression": "global"})
+def test_an_opt_out_from_a_number_no_rule_set_covers_blocks_the_brand_too(
+    consent: Consent,
+) -> None:
     consent.inbound("STOP", destination=MODEM_NUMBER)
     assert isinstance(consent.outbound(source="72000"), Refuse)
     assert isinstance(consent.outbound(source="Shop"), Refuse)
+
+
+def test_scope_suppression_blocks_only_the_brands_numbers(sqlite_engine: Engine) -> None:
+    consent = Consent(sqlite_engine, {"suppression": "scope"})
+    consent.inbound("STOP", destination=MODEM_NUMBER)
+    assert isinstance(consent.outbound(source=MODEM_NUMBER), Refuse)
+    assert isinstance(consent.outbound(source="72000"), Accept)
     consent.stop()
 
 
@@ -74,7 +86,7 @@ def test_require_opt_in_refuses_numbers_that_never_opted_in(sqlite_engine: Engin
 
 
 def test_an_accounts_marketing_belongs_to_its_scope(sqlite_engine: Engine) -> None:
-    consent = Consent(sqlite_engine, {"account_scopes": {"shop": BRAND}})
+    consent = Consent(sqlite_engine, {"account_scopes": {"shop": BRAND}, "suppression": "scope"})
     consent.inbound("STOP")
     assert isinstance(consent.outbound(source="KaffeShop", system_id="shop"), Refuse)
     assert isinstance(consent.outbound(source="KaffeShop", system_id="crm"), Accept)

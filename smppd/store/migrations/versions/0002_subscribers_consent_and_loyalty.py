@@ -77,6 +77,7 @@ def upgrade() -> None:
     sa.Column('programme', sa.String(length=64), nullable=False),
     sa.Column('asked_at', sa.BigInteger(), nullable=False),
     sa.Column('expires_at', sa.BigInteger(), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=True),
     sa.PrimaryKeyConstraint('number', 'scope', name=op.f('pk_pending_questions'))
     )
     op.create_table('points_ledger',
