@@ -9,8 +9,10 @@ gateway's own configuration loader (:func:`smppd.config.load_toml_model`),
 so every problem comes in one pass with file, line and key, and
 :meth:`LoyaltyFile.cross_check` compares the file with its rule set: an earn
 rule that is no rule of the programme or whose action is not ``earn``, a
-template or rule that does not exist, a reward name claimed twice. The rule
-set's own problems are reported with it (:func:`load_programme`).
+template or rule that does not exist, a template using a placeholder the
+plugin does not supply (:data:`PLACEHOLDERS`), a reward name claimed twice,
+a ``sender`` that is none of the rule set's numbers. The rule set's own
+problems are reported with it (:func:`load_programme`).
 
 The result, a :class:`LoadedProgramme`, carries the validated file, the
 rule set, the programme's time zone and the reward names folded the way the
@@ -41,11 +43,13 @@ from pydantic import (
 from plugins.api import PluginConfig
 from rules import RuleSet, load_ruleset, normalise
 from rules._sections import LanguageCode, Name, Number, read_only
+from rules.ruleset import number_key, placeholders
 from smppd.config import ConfigError, ConfigProblem, Expect, Section, load_toml_model
 
 __all__ = [
     "DEFAULT_BATCH",
     "DEFAULT_INTERVAL",
+    "PLACEHOLDERS",
     "Birthday",
     "EarnRule",
     "Expiry",
@@ -71,6 +75,32 @@ MAX_REWARDS: Final = 64
 DEFAULT_INTERVAL: Final = 600.0
 DEFAULT_BATCH: Final = 500
 MAX_BATCH: Final = 10_000
+# What the loyalty plugin's replies may say: the rule set's own values, the
+# rules engine's and the plugin's (tier names in the reply's language).
+PLACEHOLDERS: Final = frozenset(
+    {
+        "brand",
+        "support",
+        "programme",
+        "hours",
+        "keyword",
+        "argument",
+        "points",
+        "balance",
+        "lifetime",
+        "tier",
+        "next_tier",
+        "to_next",
+        "reward",
+        "rewards",
+        "code",
+        "validity",
+        "missing",
+        "birthday",
+        "date",
+        "referrer",
+    }
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: Final[tuple[Weekday, ...]] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -146,6 +176,15 @@ class Tier(Section):
     threshold: Annotated[int, Field(ge=0, le=MAX_BUDGET)]
     # Sent when a member reaches this tier (none for the entry tier).
     template: Name | None = None
+    # What replies call the tier ({tier}, {next_tier}) per language; the
+    # name itself in a language not listed.
+    names: Annotated[
+        Mapping[LanguageCode, Annotated[str, Field(min_length=1, max_length=40)]],
+        AfterValidator(read_only),
+    ] = Field(default_factory=dict)
+
+    def display(self, language: str) -> str:
+        return self.names.get(language, self.name)
 
 
 class Reward(Section):
@@ -183,8 +222,10 @@ class Referral(Section):
     referrer_points: Points
     friend_points: Points
     max_per_referrer: Count = 10
-    # An invitation texted to the friend (marketing); none when unset.
-    invite: Name | None = None
+    # The invitation texted to the friend (marketing, so the consent gate
+    # applies): this template, or false to send none (the friend joins on
+    # their own; the referral still waits for them).
+    invite: Name | Literal[False] = "refer_invite"
 
 
 class Expiry(Section):
@@ -221,12 +262,14 @@ class Birthday(Section):
 
 
 class Limits(Section):
-    """``[limits]``: fraud limits per sender."""
+    """``[limits]``: fraud limits per sender, on the programme's own keywords only."""
 
+    # More of the programme's keywords than this in a minute: one "slow
+    # down" reply, then silence until a minute passes without too many.
     messages_per_minute: Count = 10
-    # The same text more than repeat_limit times within repeat_window_minutes:
-    # one "slow down" reply, then silence.
-    repeat_limit: Count = 5
+    # The same keyword more than repeat_limit times within repeat_window_minutes:
+    # the repeats get no reply (the first ones had theirs), other keywords still work.
+    repeat_limit: Count = 1
     repeat_window_minutes: Annotated[float, Field(gt=0, le=1_440)] = 10.0
 
 
@@ -248,6 +291,7 @@ class Replies(Section):
     refer_member: Name = "refer_member"
     refer_already: Name = "refer_already"
     refer_cap: Name = "refer_cap"
+    refer_opted_out: Name = "refer_opted_out"
     refer_invalid: Name = "refer_usage"
     slow_down: Name = "slow_down"
 
@@ -260,7 +304,8 @@ class LoyaltyFile(Section):
     programme: Name
     # Local days, weeks, hours and birthdays are this zone's.
     timezone: TimeZone
-    # What messages the programme starts come from (the rule set's first number).
+    # What messages the programme starts come from: one of the rule set's
+    # numbers (its first when unset).
     sender: Number | None = None
     join_bonus: Annotated[int, Field(ge=0, le=MAX_POINTS)] = 0
     earn: Annotated[Mapping[Name, EarnRule], AfterValidator(read_only)] = Field(
@@ -326,10 +371,40 @@ def _against_ruleset(data: Mapping[str, Any], ruleset: RuleSet) -> list[tuple[Ke
         )
     rules = {rule.name: rule for rule in ruleset.rules}
     templates = ruleset.templates
+    ruleset_file = data.get("ruleset")
+    sender = data.get("sender")
+    numbers = ruleset.scope.numbers
+    if isinstance(sender, str) and number_key(sender) not in {number_key(n) for n in numbers}:
+        problems.append(
+            (
+                ("sender",),
+                f'"{sender}" is none of the rule set\'s numbers ({", ".join(numbers)}):'
+                " messages the programme starts come from one of them",
+            )
+        )
+
+    def unknown_placeholders(path: KeyPath, name: str, used_by: str = "") -> None:
+        found = templates.get(name)
+        if found is None:
+            return
+        for language, text in found.text.items():
+            unknown = sorted(set(placeholders(text)) - PLACEHOLDERS)
+            if unknown:
+                shown = ", ".join("{" + item + "}" for item in unknown)
+                known = ", ".join("{" + item + "}" for item in sorted(PLACEHOLDERS))
+                problems.append(
+                    (
+                        path,
+                        f'template "{name}"{used_by} in {ruleset_file} (text.{language}) uses'
+                        f" {shown}, which the loyalty plugin does not supply; it supplies {known}",
+                    )
+                )
 
     def template(path: KeyPath, name: object) -> None:
         if isinstance(name, str) and name not in templates:
             problems.append((path, f'the rule set has no template "{name}"'))
+        elif isinstance(name, str):
+            unknown_placeholders(path, name)
 
     for name in _table(data, "earn"):
         rule = rules.get(name)
@@ -372,7 +447,19 @@ def _against_ruleset(data: Mapping[str, Any], ruleset: RuleSet) -> list[tuple[Ke
                 problems.append(
                     (("replies", key), f'the rule set has no template "{default}" (the default)')
                 )
-    template(("referral", "invite"), _table(data, "referral").get("invite"))
+            else:
+                unknown_placeholders(("replies", key), default)
+    referral = data.get("referral")
+    if isinstance(referral, Mapping):
+        invite = referral.get("invite", Referral.model_fields["invite"].default)
+        template(("referral", "invite"), invite)
+    # The replies of the programme's own rules are the plugin's to render too.
+    for rule in ruleset.rules:
+        if rule.programme != programme or rule.action not in _PLUGIN_ACTIONS:
+            continue
+        for used in (rule.reply, rule.usage):
+            if used is not None:
+                unknown_placeholders(("programme",), used, f' (rule "{rule.name}")')
     template(("expiry", "reminder"), _table(data, "expiry").get("reminder"))
     birthday = _table(data, "birthday")
     for key in ("template", "saved", "usage"):
@@ -408,6 +495,10 @@ def _against_ruleset(data: Mapping[str, Any], ruleset: RuleSet) -> list[tuple[Ke
             elif seen.setdefault(folded, key) != key:
                 problems.append((path, f'"{word}" already names reward "{seen[folded]}"'))
     return problems
+
+
+# The actions of rules the loyalty plugin answers (the birthday rule is a "reply" rule).
+_PLUGIN_ACTIONS: Final = frozenset({"earn", "balance", "tier", "rewards", "redeem", "refer"})
 
 
 def reward_form(text: str) -> str:
@@ -451,6 +542,13 @@ class LoadedProgramme:
             if tier.name == name:
                 return tier.template
         return None
+
+    def tier_display(self, name: str, language: str) -> str:
+        """What replies in ``language`` call tier ``name`` (other values as they are)."""
+        for tier in self.file.tiers:
+            if tier.name == name:
+                return tier.display(language)
+        return name
 
     def tier_rank(self, name: str | None) -> int:
         for index, tier in enumerate(self.file.tiers):

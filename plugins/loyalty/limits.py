@@ -1,13 +1,20 @@
-"""Fraud limits per sender: an inbound rate and a repeated-text limit, in memory.
+"""Fraud limits per sender: an inbound rate and a repeated-keyword limit, in memory.
 
-How this works: :class:`SenderLimits` keeps, per sender number, the moments
-of its recent messages and of its recent texts. A sender over
-``messages_per_minute``, or repeating one text more than ``repeat_limit``
-times within the repeat window, is **limited**: the message has no effect,
-the first limited message gets one "slow down" reply (:attr:`Verdict.NOTICE`)
-and the rest of the window is silence (:attr:`Verdict.SILENT`). The window
-restarts with each limited message, so a sender who keeps hammering stays
-silenced.
+How this works: the plugin counts here only the programme's own keywords
+(earn, balance, redeem...): STOP, HELP, JOIN and YES are the consent
+plugin's and never count. :class:`SenderLimits` keeps, per sender number,
+the moments of its recent keywords and of each recent text.
+
+* **Rate.** A sender over ``messages_per_minute`` is **limited**: the
+  message has no effect, the first limited message gets one "slow down"
+  reply (:attr:`Verdict.NOTICE`) and the rest of the window is silence
+  (:attr:`Verdict.SILENT`). The window is a minute from the last message
+  over the rate, so a sender who keeps hammering stays silenced, and one
+  who pauses for a minute is answered again.
+* **Repeats.** The same text more than ``repeat_limit`` times within the
+  repeat window: the repeat has no effect and no reply
+  (:attr:`Verdict.SILENT`): the first ones had their answer. Other
+  keywords are still answered, and the text again once the window passes.
 
 Memory is bounded: at most :data:`MAX_SENDERS` senders are tracked (the
 least recently seen is forgotten first) and each keeps at most as many
@@ -35,8 +42,8 @@ RATE_WINDOW: Final = 60.0
 
 class Verdict(Enum):
     OK = "ok"
-    NOTICE = "notice"  # limited: say "slow down" once
-    SILENT = "silent"  # limited, already told
+    NOTICE = "notice"  # over the rate: say "slow down" once
+    SILENT = "silent"  # over the rate and already told, or a repeat
 
 
 @dataclass(slots=True)
@@ -82,12 +89,9 @@ class SenderLimits:
             seen.popleft()
         while len(seen) > limits.repeat_limit + 1:
             seen.popleft()
-        over_rate = len(moments) > limits.messages_per_minute
-        over_repeat = len(seen) > limits.repeat_limit
-        if over_rate or over_repeat:
-            window = repeat_window if over_repeat else RATE_WINDOW
+        if len(moments) > limits.messages_per_minute:
             limited_before = now < sender.until
-            sender.until = max(sender.until, now + window)
+            sender.until = now + RATE_WINDOW
             if limited_before and sender.told:
                 return Verdict.SILENT
             sender.told = True
@@ -95,4 +99,6 @@ class SenderLimits:
         if now < sender.until:
             return Verdict.SILENT
         sender.told = False
+        if len(seen) > limits.repeat_limit:
+            return Verdict.SILENT
         return Verdict.OK

@@ -2,9 +2,11 @@
 
 How this works:
 
-* **Inbound.** A message to a number of a programme's rule set is counted
-  against the sender's fraud limits (:mod:`plugins.loyalty.limits`) on the
-  reactor thread; a limited sender gets one "slow down" reply, then nothing.
+* **Inbound.** A message to a number of a programme's rule set that is one
+  of the programme's own keywords (a :class:`rules.Custom` decision; never
+  STOP, HELP, JOIN or YES) is counted against the sender's fraud limits
+  (:mod:`plugins.loyalty.limits`) on the reactor thread; a limited sender
+  gets one "slow down" reply, then nothing until the window passes.
   Everything else happens in ONE ``write(fn)`` of the store's writer, so it
   is atomic with respect to every other write: the subscriber's state is
   read (:func:`plugins.subscribers.load_state`), the rules engine evaluates
@@ -20,8 +22,15 @@ How this works:
   ``{points}``, ``{balance}``, ``{tier}``, ``{reward}``, ``{code}``... A
   reward code travels in a reply whose message id is known in advance
   (``reply_message_id``) and stored with the code: when that reply is
-  refused or not delivered, the receipt hook restores the points and puts
-  the code back in the pool.
+  not delivered, the receipt hook restores the points. The code goes back
+  in the pool only when the reply never left the gateway (rejected with no
+  carrier id: a plugin refused it, no route); once a carrier had it
+  (undeliverable, expired, rejected by the carrier) the code is retired,
+  never handed out again, and the ledger's reason says so.
+* **REFER** records a referral only for a number that may be invited: not
+  the sender, not a member, not someone who opted out, not already referred,
+  within the cap. The invitation (``[referral] invite``, or none with
+  ``invite = false``) goes through the consent plugin's outbound gate.
 * **Timed work.** ``start()`` arms one timer on the injected clock; each run
   expires lapsed points, sends expiry reminders and birthday bonuses, each
   job bounded to ``batch`` members, then re-arms. Messages the programme
@@ -40,7 +49,7 @@ from functools import partial
 from typing import Any, Final, TypeVar
 
 import phonenumbers
-from sqlalchemy import Connection, and_, func, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, literal, or_, select, update
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -60,7 +69,13 @@ from plugins.api import (
 from plugins.loyalty import ledger
 from plugins.loyalty.config import LoadedProgramme, LoyaltyConfig
 from plugins.loyalty.limits import SenderLimits, Verdict
-from plugins.subscribers import is_member, load_state, subscriber_number
+from plugins.subscribers import (
+    ALL_PROGRAMMES,
+    OPTED_OUT,
+    is_member,
+    load_state,
+    subscriber_number,
+)
 from rules import (
     NOT_MEMBER_TEMPLATE,
     Custom,
@@ -75,7 +90,13 @@ from rules import Reply as ReplyDecision
 from rules.ruleset import number_key
 from smppd.clock import DelayedCall
 from smppd.store.lifecycle import State
-from smppd.store.models import loyalty_members, points_ledger, referrals, reward_codes
+from smppd.store.models import (
+    loyalty_members,
+    points_ledger,
+    referrals,
+    reward_codes,
+    subscriptions,
+)
 
 __all__ = ["NOT_DELIVERED", "LoyaltyPlugin"]
 
@@ -150,9 +171,12 @@ class _Site:
 def _reply(
     programme: LoadedProgramme, template: str, language: str, params: Mapping[str, str]
 ) -> Reply:
-    rendered = programme.ruleset.render(
-        template, language, {"programme": _title(programme), **params}
-    )
+    values = {"programme": _title(programme), **params}
+    # Tiers are named in the reply's language ({tier}, {next_tier}).
+    for key in ("tier", "next_tier"):
+        if key in values:
+            values[key] = programme.tier_display(values[key], language)
+    rendered = programme.ruleset.render(template, language, values)
     return Reply(
         rendered.text,
         MessageClass(rendered.kind),
@@ -175,6 +199,9 @@ class LoyaltyPlugin:
     """The ``loyalty`` plugin (see the module docstring)."""
 
     name = PLUGIN_NAME
+    # Only opted-in members earn, and STOP must be answered before anything
+    # else: the consent plugin runs first.
+    requires = ("consent",)
     description = (
         "Loyalty programmes: points, tiers, rewards and codes, referral, expiry, birthdays"
     )
@@ -262,32 +289,17 @@ class LoyaltyPlugin:
             return FORWARD
         number = subscriber_number(msg.source)
         text = normalise(msg.text)
-        verdict = site.limits.check(number, text.normalised, self._context.clock.seconds())
-        if verdict is not Verdict.OK:
-            return self._limited(site, msg, text, verdict)
         now = self._now()
+        ours = _keyword_of(site, msg, text, now)
+        if ours is not None:
+            # Only the programme's own keywords count: STOP, HELP, JOIN and YES never do.
+            verdict = site.limits.check(number, text.normalised, self._context.clock.seconds())
+            if verdict is not Verdict.OK:
+                return _limited(site, *ours, verdict)
         d = self._writing(
             lambda conn: self._inbound(conn, site, msg=msg, number=number, text=text, now=now)
         )
         return d.addCallback(self._outcome, number, now)
-
-    def _limited(
-        self, site: _Site, msg: InboundMessage, text: NormalisedText, verdict: Verdict
-    ) -> InboundOutcome:
-        # Evaluated as if the sender were a member of every programme: only to
-        # tell whether the text is one of ours, and in which language.
-        everyone = SubscriberState(programmes=frozenset(p.name for p in site.programmes))
-        decisions = evaluate(text, everyone, site.ruleset, self._now(), destination=msg.destination)
-        custom = next((d for d in decisions if isinstance(d, Custom)), None)
-        if custom is None or site.programme(custom.programme) is None:
-            return FORWARD
-        programme = site.programme(custom.programme)
-        assert programme is not None
-        forward = site.ruleset.forward_handled
-        if verdict is Verdict.SILENT:
-            return InboundOutcome(forward=forward, tags=("limited",))
-        reply = _reply(programme, programme.file.replies.slow_down, custom.language, {})
-        return InboundOutcome(forward=forward, replies=(reply,), tags=("limited",))
 
     def _outcome(self, out: _Outcome, number: str, now: datetime) -> InboundOutcome:
         replies = list(out.replies)
@@ -321,9 +333,12 @@ class LoyaltyPlugin:
         scope = site.programmes[0].scope
         state = load_state(conn, number, scope, now)
         decisions = evaluate(text, state, site.ruleset, now, destination=msg.destination)
-        for programme in site.programmes:
-            if is_member(conn, number, programme.scope, programme.name):
-                self._member_steps(conn, programme, number, now_ms, out)
+        # The site's programmes share its scope: membership is in the state just read.
+        members = {
+            programme.name: self._member_steps(conn, programme, number, now_ms, out)
+            for programme in site.programmes
+            if _is_member(state, programme)
+        }
         custom = next((d for d in decisions if isinstance(d, Custom)), None)
         handled = next((d.forward for d in decisions if isinstance(d, Forward)), True)
         if custom is not None:
@@ -333,7 +348,9 @@ class LoyaltyPlugin:
             replies = [d for d in decisions if isinstance(d, ReplyDecision)]
             template = replies[0].template if replies else None
             out.forward = handled
-            self._act(_Turn(conn, acting, number, msg, now_ms, out), custom, template)
+            member = members.get(acting.name)
+            if member is not None:
+                self._act(_Turn(conn, acting, number, msg, now_ms, out), custom, template, member)
             return out
         only_replies = all(isinstance(d, ReplyDecision | Forward) for d in decisions)
         reply = next((d for d in decisions if isinstance(d, ReplyDecision)), None)
@@ -359,8 +376,10 @@ class LoyaltyPlugin:
 
     def _member_steps(
         self, conn: Connection, programme: LoadedProgramme, number: str, now_ms: int, out: _Outcome
-    ) -> None:
-        _, created = ledger.ensure_member(conn, programme, number, now_ms)
+    ) -> ledger.Member:
+        """Create a new member's row (with the join bonus) and confirm a referral
+        waiting for them; the member's row as it stands afterwards."""
+        member, created = ledger.ensure_member(conn, programme, number, now_ms)
         if created:
             out.tags.append("member-created")
             bonus = programme.file.join_bonus
@@ -378,16 +397,10 @@ class LoyaltyPlugin:
                 )
         referral = programme.file.referral
         waiting = conn.execute(
-            select(referrals.c.referrer).where(
-                and_(
-                    referrals.c.programme == programme.name,
-                    referrals.c.friend == number,
-                    referrals.c.confirmed_at.is_(None),
-                )
-            )
+            _WAITING_REFERRAL, {"programme": programme.name, "friend": number}
         ).first()
         if waiting is None:
-            return
+            return member if not created else _reread(conn, member)
         confirmed = conn.execute(
             update(referrals)
             .where(
@@ -400,7 +413,7 @@ class LoyaltyPlugin:
             .values(confirmed_at=now_ms)
         )
         if confirmed.rowcount != 1 or referral is None:
-            return
+            return _reread(conn, member)
         referrer = str(waiting.referrer)
         out.tags.append("referral-confirmed")
         ledger.credit(
@@ -430,6 +443,7 @@ class LoyaltyPlugin:
             )
             if change is not None and change.tier_up:
                 self._tier_send(programme, referrer, change, out.sends)
+        return _reread(conn, member)
 
     def _tier_send(
         self, programme: LoadedProgramme, number: str, change: ledger.Change, sends: list[_Send]
@@ -451,18 +465,17 @@ class LoyaltyPlugin:
 
     # -- the programme's keywords -------------------------------------------------
 
-    def _act(self, turn: _Turn, custom: Custom, rule_reply: str | None) -> None:
-        conn, programme, number, _, now_ms, out = turn.unpack()
-        if not is_member(conn, number, programme.scope, programme.name):
-            return
-        member, _ = ledger.ensure_member(conn, programme, number, now_ms)
+    def _act(
+        self, turn: _Turn, custom: Custom, rule_reply: str | None, member: ledger.Member
+    ) -> None:
+        programme, out = turn.programme, turn.out
         replies = programme.file.replies
         language = custom.language
         base = {"balance": str(member.balance), "tier": _tier_label(member.tier)}
         action = custom.action
         birthday = programme.file.birthday
         if action == "earn":
-            self._earn(turn, custom, rule_reply or replies.earned)
+            self._earn(turn, custom, rule_reply or replies.earned, member)
         elif action == "balance":
             out.replies.append(_reply(programme, rule_reply or replies.balance, language, base))
         elif action == "tier":
@@ -479,7 +492,7 @@ class LoyaltyPlugin:
                 self._rewards_reply(programme, rule_reply or replies.rewards, language, base)
             )
         elif action == "redeem":
-            self._redeem(turn, custom)
+            self._redeem(turn, custom, member)
         elif action == "refer":
             self._refer(turn, custom, rule_reply or replies.referred)
         elif birthday is not None and custom.rule == birthday.rule:
@@ -511,16 +524,12 @@ class LoyaltyPlugin:
         )
         return _reply(programme, template, language, {**base, "rewards": listing})
 
-    def _earn(self, turn: _Turn, custom: Custom, template: str) -> None:
+    def _earn(self, turn: _Turn, custom: Custom, template: str, member: ledger.Member) -> None:
         conn, programme, number, msg, now_ms, out = turn.unpack()
         replies = programme.file.replies
         language = custom.language
         key = f"earn:{programme.name}:{number}:{custom.rule}:{msg.idempotency_key}"
-        done = conn.execute(
-            select(points_ledger.c.points).where(points_ledger.c.idempotency_key == key)
-        ).first()
-        member = ledger.get_member(conn, number, programme.name)
-        assert member is not None
+        done = conn.execute(_RECORDED, {"key": key}).first()
         base = {"balance": str(member.balance), "tier": _tier_label(member.tier)}
         if done is not None:
             # The same message again: the same answer, nothing more.
@@ -575,12 +584,10 @@ class LoyaltyPlugin:
                 out.replies.append(_reply(programme, tier_template, language, params))
                 out.tags.append("tier-up")
 
-    def _redeem(self, turn: _Turn, custom: Custom) -> None:
+    def _redeem(self, turn: _Turn, custom: Custom, member: ledger.Member) -> None:
         conn, programme, number, msg, now_ms, out = turn.unpack()
         replies = programme.file.replies
         language = custom.language
-        member = ledger.get_member(conn, number, programme.name)
-        assert member is not None
         base = {"balance": str(member.balance), "tier": _tier_label(member.tier)}
         wanted = custom.args[0] if custom.args else ""
         key_name = programme.reward_names.get(wanted)
@@ -610,13 +617,16 @@ class LoyaltyPlugin:
                 out.tags.append("replayed")
             return
         if reward.per_member is not None:
+            # Codes taken and not given back (a retired code's points came back).
             taken = conn.execute(
-                select(func.count()).where(
-                    and_(
-                        reward_codes.c.programme == programme.name,
-                        reward_codes.c.reward == key_name,
-                        reward_codes.c.issued_to == number,
-                    )
+                select(
+                    func.count(case((points_ledger.c.kind == "spend", 1)))
+                    - func.count(case((points_ledger.c.kind == "restore", 1)))
+                ).where(
+                    points_ledger.c.programme == programme.name,
+                    points_ledger.c.number == number,
+                    points_ledger.c.reward == key_name,
+                    points_ledger.c.kind.in_(("spend", "restore")),
                 )
             ).scalar_one()
             if taken >= reward.per_member:
@@ -685,6 +695,9 @@ class LoyaltyPlugin:
             conn, friend, programme.name
         ):
             refusal = replies.refer_member
+        elif _opted_out(conn, friend, programme):
+            # Never invite someone who said STOP: refused, recorded nowhere, not counted.
+            refusal = replies.refer_opted_out
         elif conn.execute(
             select(referrals.c.referrer).where(
                 and_(referrals.c.programme == programme.name, referrals.c.friend == friend)
@@ -713,7 +726,7 @@ class LoyaltyPlugin:
             return
         out.replies.append(_reply(programme, template, language, shown))
         out.tags.append("referred")
-        if referral.invite is not None:
+        if referral.invite is not False:
             invite = _reply(programme, referral.invite, language, {"referrer": "+" + number})
             out.sends.append(
                 _Send(
@@ -757,12 +770,18 @@ class LoyaltyPlugin:
         if evt.state not in NOT_DELIVERED or self._context is None:
             return None
         now_ms = self._now_ms()
-        return self._writing(lambda conn: self._restore(conn, evt.message_id, now_ms))
+        # Refused before any carrier had it (a plugin, no route: no carrier id):
+        # nobody has seen the code, so it may go to the next member.
+        never_sent = evt.state is State.REJECTED and evt.carrier_id is None
+        return self._writing(
+            lambda conn: self._restore(conn, evt.message_id, now_ms, never_sent=never_sent)
+        )
 
-    def _restore(self, conn: Connection, message_id: str, now_ms: int) -> None:
+    def _restore(self, conn: Connection, message_id: str, now_ms: int, *, never_sent: bool) -> None:
         row = conn.execute(
             select(
                 reward_codes.c.id,
+                reward_codes.c.code,
                 reward_codes.c.programme,
                 reward_codes.c.reward,
                 reward_codes.c.issued_to,
@@ -787,8 +806,17 @@ class LoyaltyPlugin:
             now_ms=now_ms,
             actor=PROGRAMME_ACTOR,
             reward=row.reward,
-            reason=f"code message {message_id} not delivered",
+            reason=(
+                f"code message {message_id} not sent: code {row.code} back in the pool"
+                if never_sent
+                else f"code message {message_id} not delivered: code {row.code} retired"
+                " (not reissued)"
+            ),
         )
+        if not never_sent:
+            # A carrier had the text: the code may reach the member late, or
+            # someone else. It stays issued to the member and never goes out again.
+            return
         conn.execute(
             update(reward_codes)
             .where(and_(reward_codes.c.id == row.id, reward_codes.c.message_id == message_id))
@@ -1086,19 +1114,35 @@ def _earn_refusal(
         ]
         if not any(number.startswith(prefix) for prefix in prefixes):
             return "closed"
+    caps = {"day": rule.per_day, "week": rule.per_week, "month": rule.per_month}
+    bounds = {
+        period: ledger.local_period_start(programme, now_ms, period)
+        for period, cap in caps.items()
+        if cap is not None
+    }
+    cooldown_ms = None if rule.cooldown_minutes is None else rule.cooldown_minutes * 60_000
+    if bounds or cooldown_ms is not None:
+        # One look at the member's recent earnings answers every cap and the
+        # cooldown: the rows since the earliest moment any of them asks about.
+        since = min([*bounds.values(), *([] if cooldown_ms is None else [now_ms - cooldown_ms])])
+        counts = conn.execute(
+            _EARN_HISTORY,
+            {
+                "programme": programme.name,
+                "number": number,
+                "rule": name,
+                "since": since,
+                **{f"{period}_start": bounds.get(period, since) for period in caps},
+            },
+        ).one()
+        for period, count in zip(caps, counts[:3], strict=True):
+            cap = caps[period]
+            if cap is not None and count >= cap:
+                return "limit"
+        last = counts[3]
+        if cooldown_ms is not None and last is not None and now_ms - int(last) < cooldown_ms:
+            return "limit"
     c = points_ledger.c
-    mine = and_(c.programme == programme.name, c.number == number, c.kind == "earn", c.rule == name)
-    for period, cap in (("day", rule.per_day), ("week", rule.per_week), ("month", rule.per_month)):
-        if cap is None:
-            continue
-        since = ledger.local_period_start(programme, now_ms, period)
-        count = conn.execute(select(func.count()).where(mine, c.at >= since)).scalar_one()
-        if count >= cap:
-            return "limit"
-    if rule.cooldown_minutes is not None:
-        last = conn.execute(select(func.max(c.at)).where(mine)).scalar()
-        if last is not None and now_ms - int(last) < rule.cooldown_minutes * 60_000:
-            return "limit"
     if rule.budget is not None:
         spent = conn.execute(
             select(func.coalesce(func.sum(c.points), 0)).where(
@@ -1111,6 +1155,87 @@ def _earn_refusal(
 
 
 _WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Statements every inbound message may run, built once with bound parameters
+# (see plugins.loyalty.ledger: building one costs more than running it).
+_p = points_ledger.c
+_RECORDED: Final = select(_p.points).where(_p.idempotency_key == bindparam("key"))
+_EARN_HISTORY: Final = select(
+    func.count(case((_p.at >= bindparam("day_start"), 1))),
+    func.count(case((_p.at >= bindparam("week_start"), 1))),
+    func.count(case((_p.at >= bindparam("month_start"), 1))),
+    func.max(_p.at),
+).where(
+    _p.programme == bindparam("programme"),
+    _p.number == bindparam("number"),
+    _p.kind == "earn",
+    _p.rule == bindparam("rule"),
+    _p.at >= bindparam("since"),
+)
+_WAITING_REFERRAL: Final = select(referrals.c.referrer).where(
+    referrals.c.programme == bindparam("programme"),
+    referrals.c.friend == bindparam("friend"),
+    referrals.c.confirmed_at.is_(None),
+)
+
+
+def _keyword_of(
+    site: _Site, msg: InboundMessage, text: NormalisedText, now: datetime
+) -> tuple[LoadedProgramme, Custom] | None:
+    """The programme and decision when ``text`` is one of the site's programme keywords.
+
+    Evaluated as if the sender were a member of every programme: only to tell
+    whether the text is one of ours (a :class:`rules.Custom` decision), and in
+    which language; the consent keywords give none.
+    """
+    everyone = SubscriberState(programmes=frozenset(p.name for p in site.programmes))
+    decisions = evaluate(text, everyone, site.ruleset, now, destination=msg.destination)
+    custom = next((d for d in decisions if isinstance(d, Custom)), None)
+    programme = None if custom is None else site.programme(custom.programme)
+    if custom is None or programme is None:
+        return None
+    return programme, custom
+
+
+def _limited(
+    site: _Site, programme: LoadedProgramme, custom: Custom, verdict: Verdict
+) -> InboundOutcome:
+    """A limited sender's keyword: no effect; "slow down" once, then silence."""
+    forward = site.ruleset.forward_handled
+    if verdict is Verdict.SILENT:
+        return InboundOutcome(forward=forward, tags=("limited",))
+    reply = _reply(programme, programme.file.replies.slow_down, custom.language, {})
+    return InboundOutcome(forward=forward, replies=(reply,), tags=("limited",))
+
+
+def _is_member(state: SubscriberState, programme: LoadedProgramme) -> bool:
+    """:func:`plugins.subscribers.is_member` read from a state of the programme's scope."""
+    return programme.name in state.programmes and not state.opted_out
+
+
+def _opted_out(conn: Connection, number: str, programme: LoadedProgramme) -> bool:
+    """True when ``number`` left ``programme``, or said plain STOP to any brand."""
+    c = subscriptions.c
+    found = conn.execute(
+        select(c.programme)
+        .where(
+            c.number == number,
+            c.status == OPTED_OUT,
+            or_(
+                c.programme == ALL_PROGRAMMES,
+                and_(c.scope == programme.scope, c.programme == programme.name),
+            ),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _reread(conn: Connection, member: ledger.Member) -> ledger.Member:
+    """``member``'s row again, after points moved."""
+    fresh = ledger.get_member(conn, member.number, member.programme)
+    assert fresh is not None
+    return fresh
 
 
 def _friend_number(written: str, sender: str) -> str | None:

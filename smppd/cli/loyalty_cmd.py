@@ -9,7 +9,12 @@ programme configured ``--programme`` may be left out.
 Changes go through the same ledger functions as the plugin
 (:mod:`plugins.loyalty.ledger`): an award or adjustment is one ledger entry
 with actor ``admin:<login user>`` and a required reason, and a balance
-never goes below zero.
+never goes below zero. Only opted-in members earn: ``award`` and ``adjust``
+refuse a number that is not opted in to the programme (its consent, in the
+scope of the programme's rule set, as the consent plugin records it);
+``adjust --force`` corrects the balance a former member still has.
+``members`` lists opted-in members with their consent status (``--all``:
+everyone with a balance row, also those who left).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from sqlalchemy import Connection, Engine, and_, func, select
 from plugins.host import HOST_KEYS
 from plugins.loyalty import ledger
 from plugins.loyalty.config import LoadedProgramme, LoyaltyConfig
-from plugins.subscribers import subscriber_number
+from plugins.subscribers import ALL_PROGRAMMES, OPTED_IN, OPTED_OUT, is_member, subscriber_number
 from smppd.cli.db_cmd import (
     CONFIG_ENV_VAR,
     DATABASE_URL_ENV_VAR,
@@ -44,7 +49,7 @@ from smppd.cli.db_cmd import (
 )
 from smppd.config import ConfigError, load_config
 from smppd.store.engine import read_only
-from smppd.store.models import loyalty_members, points_ledger, reward_codes
+from smppd.store.models import loyalty_members, points_ledger, reward_codes, subscriptions
 
 DEFAULT_HISTORY: Final = 20
 MAX_HISTORY: Final = 10_000
@@ -210,12 +215,16 @@ def history_cmd(where: _Where, number: str, limit: int, as_json: bool) -> None:
 
 
 def _award(
-    where: _Where, number: str, points: int, reason: str, *, kind: str
+    where: _Where, number: str, points: int, reason: str, *, kind: str, force: bool = False
 ) -> ledger.Change | None:
     programme = where.programme
     key = f"{kind}:{programme.name}:{number}:{uuid.uuid4().hex}"
     now_ms = _now_ms()
     with _writing(where) as conn:
+        if not is_member(conn, number, programme.scope, programme.name):
+            former = ledger.get_member(conn, number, programme.name) is not None
+            if not (force and former):
+                raise click.ClickException(_not_member(where, number, former=former, kind=kind))
         ledger.ensure_member(conn, programme, number, now_ms)
         if points > 0:
             return ledger.credit(
@@ -248,6 +257,19 @@ def _award(
         )
 
 
+def _not_member(where: _Where, number: str, *, former: bool, kind: str) -> str:
+    programme = where.programme
+    refusal = (
+        f"{number} is not an opted-in member of {programme.name} ({programme.scope}):"
+        " only opted-in members earn"
+    )
+    if kind != "adjust":
+        return refusal
+    if former:
+        return f"{refusal}; to correct the balance of this former member, give --force"
+    return f"{refusal}, and {number} has never been one (nothing to correct)"
+
+
 def _reason(value: str) -> str:
     value = value.strip()
     if not value:
@@ -261,7 +283,8 @@ def _reason(value: str) -> str:
 @click.argument("points", type=click.IntRange(1, 1_000_000))
 @click.option("--reason", required=True, help="Why (kept in the ledger).")
 def award_cmd(where: _Where, number: str, points: int, reason: str) -> None:
-    """Give a member bonus points (they count towards tiers and lapse like earned ones)."""
+    """Give an opted-in member bonus points (they count towards tiers and lapse like
+    earned ones)."""
     number = subscriber_number(number)
     change = _award(where, number, points, _reason(reason), kind="bonus")
     assert change is not None
@@ -273,8 +296,14 @@ def award_cmd(where: _Where, number: str, points: int, reason: str) -> None:
 @click.argument("number")
 @click.argument("points")
 @click.option("--reason", required=True, help="Why (kept in the ledger).")
-def adjust_cmd(where: _Where, number: str, points: str, reason: str) -> None:
-    """Correct a balance by +POINTS or -POINTS (never below zero; tiers unchanged)."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Correct the balance of a former member (one who opted out): the reason says why.",
+)
+def adjust_cmd(where: _Where, number: str, points: str, reason: str, force: bool) -> None:
+    """Correct an opted-in member's balance by +POINTS or -POINTS (never below zero;
+    tiers unchanged); a former member's only with --force."""
     try:
         amount = int(points)
     except ValueError:
@@ -282,7 +311,7 @@ def adjust_cmd(where: _Where, number: str, points: str, reason: str) -> None:
     if amount == 0 or abs(amount) > 1_000_000:
         raise click.BadParameter("between -1000000 and +1000000, not 0", param_hint="POINTS")
     number = subscriber_number(number)
-    change = _award(where, number, amount, _reason(reason), kind="adjust")
+    change = _award(where, number, amount, _reason(reason), kind="adjust", force=force)
     assert change is not None
     click.echo(f"{number}: {amount:+d}, balance {change.balance}")
 
@@ -355,9 +384,16 @@ def list_codes_cmd(where: _Where, reward: str) -> None:
     click.echo(f"{reward}: issued {issued}, available {total - issued}")
 
 
+# A member's consent to the programme, as ``members`` shows it.
+CONSENT_OPTED_IN: Final = "opted_in"
+CONSENT_OPTED_OUT: Final = "opted_out"  # left the programme, or said plain STOP
+CONSENT_NONE: Final = "none"  # no consent on record
+
+
 @dataclass(frozen=True, slots=True)
 class _MemberRow:
     number: str
+    consent: str
     balance: int
     lifetime: int
     tier: str | None
@@ -365,12 +401,42 @@ class _MemberRow:
     joined_at: str
 
 
+def _consents(conn: Connection, programme: LoadedProgramme) -> dict[str, str]:
+    """Each number's consent to ``programme`` in its scope (absent: none on record)."""
+    c = subscriptions.c
+    rows = conn.execute(
+        select(c.number, c.programme, c.status).where(
+            c.scope == programme.scope, c.programme.in_((ALL_PROGRAMMES, programme.name))
+        )
+    ).all()
+    statuses: dict[str, dict[str, str]] = {}
+    for number, name, status in rows:
+        statuses.setdefault(str(number), {})[str(name)] = str(status)
+    consents: dict[str, str] = {}
+    for number, found in statuses.items():
+        if found.get(programme.name) == OPTED_IN and found.get(ALL_PROGRAMMES) != OPTED_OUT:
+            consents[number] = CONSENT_OPTED_IN
+        elif programme.name in found or ALL_PROGRAMMES in found:
+            consents[number] = (
+                CONSENT_OPTED_OUT
+                if OPTED_OUT in (found.get(programme.name), found.get(ALL_PROGRAMMES))
+                else CONSENT_NONE
+            )
+    return consents
+
+
 @loyalty.command("members")
 @loyalty_options
 @click.option("--tier", default=None, help="Only members of this tier.")
+@click.option(
+    "--all",
+    "everyone",
+    is_flag=True,
+    help="Also members who opted out or have no consent on record.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def members_cmd(where: _Where, tier: str | None, as_json: bool) -> None:
-    """The programme's members, by number."""
+def members_cmd(where: _Where, tier: str | None, everyone: bool, as_json: bool) -> None:
+    """The programme's opted-in members by number, with their consent status."""
     c = loyalty_members.c
     query = select(c.number, c.balance, c.lifetime, c.tier, c.birthday, c.joined_at).where(
         c.programme == where.programme.name
@@ -379,14 +445,26 @@ def members_cmd(where: _Where, tier: str | None, as_json: bool) -> None:
         query = query.where(c.tier == tier)
     with _reading(where) as conn:
         rows = conn.execute(query.order_by(c.number)).all()
+        consents = _consents(conn, where.programme)
     members = [
-        _MemberRow(r.number, r.balance, r.lifetime, r.tier, r.birthday, _iso(r.joined_at))
+        _MemberRow(
+            r.number,
+            consents.get(r.number, CONSENT_NONE),
+            r.balance,
+            r.lifetime,
+            r.tier,
+            r.birthday,
+            _iso(r.joined_at),
+        )
         for r in rows
     ]
+    if not everyone:
+        members = [m for m in members if m.consent == CONSENT_OPTED_IN]
     if as_json:
         click.echo(json.dumps([asdict(m) for m in members], indent=2))
         return
     for m in members:
         click.echo(
-            f"{m.number:<16} {m.balance:>8} {m.lifetime:>8}  {m.tier or '-':<10} {m.joined_at}"
+            f"{m.number:<16} {m.consent:<10} {m.balance:>8} {m.lifetime:>8}"
+            f"  {m.tier or '-':<10} {m.joined_at}"
         )

@@ -423,6 +423,13 @@ def _base_url(ctx: click.Context, control: str | None) -> str:
     help="Deliver to binds of this system_id only (smppd sim; a gateway routes by itself).",
 )
 @click.option(
+    "--reference",
+    default=None,
+    help="The carrier reference to deliver it with (a gateway's sim connector): inject the"
+    " same text again with the same reference to re-send it as a carrier does after a late"
+    " deliver_sm_resp.",
+)
+@click.option(
     "--wait",
     type=click.FloatRange(min=0),
     metavar="SECONDS",
@@ -441,6 +448,7 @@ def inject(
     destination: str,
     out_of_order: bool,
     system_id: str | None,
+    reference: str | None,
     wait: float,
     control: str | None,
     text: str,
@@ -456,6 +464,8 @@ def inject(
     }
     if system_id is not None:
         body["system_id"] = system_id
+    if reference is not None:
+        body["reference"] = reference
     answer = _call(f"{base}/mo", body)
     parts = answer.get("parts", 0)
     noun = f"{parts} part{'s' if parts != 1 else ''}"

@@ -16,6 +16,11 @@ most :data:`MAX_DELIVERY_ATTEMPTS` times. :meth:`SimConnector.inject_mo`
 hands a handset's message to the sink as its SMS parts, each exactly as a
 carrier's deliver_sm would arrive (so the gateway de-duplicates,
 reassembles, runs its plugins and routes it as any MO).
+:meth:`SimConnector.inject_mo_with_reference` delivers one under a carrier
+reference the caller chooses; the same message again under the same
+reference is delivered as the very same PDUs (the last
+:data:`MAX_REMEMBERED_REFERENCES` are kept), as a carrier re-sends a
+deliver_sm whose deliver_sm_resp came late.
 
 With a ``control`` endpoint the connector serves the simulator's JSON
 control API (:mod:`.control`: statistics, MO injection, faults and the
@@ -29,6 +34,7 @@ It is a demo carrier: nothing leaves the machine.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final
 
 from twisted.internet import defer
@@ -81,6 +87,8 @@ DEFAULT_SIM_WINDOW: Final = 100
 RECONNECT_DELAY: Final = 1.0
 #: Seconds to wait before a throttled sender asks again, at the least.
 MIN_RETRY_AFTER: Final = 0.001
+#: Caller-chosen MO references whose parts are kept for a re-delivery.
+MAX_REMEMBERED_REFERENCES: Final = 1024
 
 _log = Logger(namespace="smppd.simulator.connector")
 
@@ -140,6 +148,10 @@ class SimConnector:
         # that the gateway's de-duplication never takes a new one for an old.
         self._mo_prefix = f"sim-mo-{int(clock.seconds() * 1000):x}"
         self._mo_sequence = 0
+        # reference -> (source, destination, text, out_of_order) and the parts sent.
+        self._referenced: OrderedDict[
+            str, tuple[tuple[str, str, str, bool], tuple[MoPart, ...]]
+        ] = OrderedDict()
         self.control = control
         self._reactor = reactor if reactor is not None else clock
         self._control_port: Any = None
@@ -429,16 +441,55 @@ class SimConnector:
             raise ValueError(
                 "system_id does not apply here: the gateway's inbound routes choose the application"
             )
+        return self._inject(source, destination, text, out_of_order=out_of_order, reference=None)
+
+    def inject_mo_with_reference(
+        self, source: str, destination: str, text: str, *, reference: str, out_of_order: bool
+    ) -> Deferred[int]:
+        """Like :meth:`inject_mo`, with the carrier reference ``reference`` (part
+        ``i`` of a long text: ``reference/i``). Posting one MO twice with one
+        reference is a carrier re-sending it after a late deliver_sm_resp:
+        the gateway must take it once."""
+        return self._inject(
+            source, destination, text, out_of_order=out_of_order, reference=reference
+        )
+
+    def _inject(
+        self,
+        source: str,
+        destination: str,
+        text: str,
+        *,
+        out_of_order: bool,
+        reference: str | None,
+    ) -> Deferred[int]:
         if not self._started:
             raise SimUnavailable(f"connector {self.name} is stopped")
-        parts = self.carrier.build_mo(source, destination, text, out_of_order=out_of_order)
+        what = (source, destination, text, out_of_order)
+        known = None if reference is None else self._referenced.get(reference)
+        if known is not None and known[0] == what:
+            parts = known[1]  # the same PDUs again (one concatenation reference)
+        else:
+            parts = self.carrier.build_mo(source, destination, text, out_of_order=out_of_order)
+        if reference is not None:
+            self._referenced.pop(reference, None)
+            self._referenced[reference] = (what, parts)
+            while len(self._referenced) > MAX_REMEMBERED_REFERENCES:
+                self._referenced.popitem(last=False)
         now = self._clock.seconds()
-        results = [self._deliver_mo(part, now) for part in parts]
+        # Part i of the text (counted as written, whatever order they go in).
+        numbers = list(range(1, len(parts) + 1))
+        if out_of_order:
+            numbers.reverse()
+        results = [
+            self._deliver_mo(part, now, _part_reference(reference, number, len(parts)))
+            for part, number in zip(parts, numbers, strict=True)
+        ]
         done: Deferred[list[None]] = defer.gatherResults(results, consumeErrors=True)
         done.addErrback(_first_cause)
         return done.addCallback(lambda _: len(parts))
 
-    def _deliver_mo(self, part: MoPart, now: float) -> Deferred[None]:
+    def _deliver_mo(self, part: MoPart, now: float, reference: str | None) -> Deferred[None]:
         self._mo_sequence += 1
         stats = self.carrier.stats
         stats.mo_sent += 1
@@ -454,7 +505,7 @@ class SimConnector:
                 message_payload=None,
                 sar=None,
                 received_at=now,
-                carrier_reference=f"{self._mo_prefix}-{self._mo_sequence}",
+                carrier_reference=reference or f"{self._mo_prefix}-{self._mo_sequence}",
             )
         )
 
@@ -471,6 +522,12 @@ class SimConnector:
 def _untyped(function: Any) -> Any:
     # twisted.internet.endpoints and .error are not annotated; calls go through here.
     return function
+
+
+def _part_reference(reference: str | None, number: int, count: int) -> str | None:
+    if reference is None or count == 1:
+        return reference
+    return f"{reference}/{number}"
 
 
 def _first_cause(failure: Failure) -> Failure:

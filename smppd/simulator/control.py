@@ -13,10 +13,15 @@ connector with ``control`` set). Both look the same from here
 ``POST /stats/count``       ``{"keys": [...], "tags": [...]}`` -> how many
                             times each content key / tag was accepted
 ``POST /mo``                ``{"from", "to", "text", "out_of_order"?,
-                            "system_id"?}``: inject an MO message (long texts
-                            become UDH parts) -> ``{"parts": n, "seq": s,
-                            "committed": bool}``; ``seq`` is the handset
-                            view's last seq before the injection
+                            "system_id"?, "reference"?}``: inject an MO
+                            message (long texts become UDH parts) ->
+                            ``{"parts": n, "seq": s, "committed": bool}``;
+                            ``seq`` is the handset view's last seq before the
+                            injection. ``reference`` (in-process connector
+                            only) is the carrier reference to deliver it
+                            with: the same MO posted again with the same
+                            reference is a carrier re-sending it after a
+                            late deliver_sm_resp
 ``GET /handset``            ``?number=N[&since=SEQ]``: what phone N received
                             (:mod:`~smppd.simulator.handset`), a list of
                             messages with a seq above SEQ, oldest first
@@ -45,7 +50,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Callable
-from typing import Any, BinaryIO, Final, Protocol, cast
+from typing import Any, BinaryIO, Final, Protocol, cast, runtime_checkable
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -62,6 +67,7 @@ __all__ = [
     "MAX_COUNT_QUERY",
     "ControlResource",
     "Controlled",
+    "Redelivers",
     "control_site",
     "is_loopback_endpoint",
 ]
@@ -101,6 +107,21 @@ class Controlled(Protocol):
         taken now.
         """
         ...
+
+
+@runtime_checkable
+class Redelivers(Protocol):
+    """A simulator whose MO carry a carrier reference the caller may choose."""
+
+    def inject_mo_with_reference(
+        self, source: str, destination: str, text: str, *, reference: str, out_of_order: bool
+    ) -> Deferred[int]:
+        """Like :meth:`Controlled.inject_mo`, every part under ``reference``."""
+        ...
+
+
+#: Longest carrier reference a caller may choose (a part number is added to it).
+MAX_REFERENCE_CHARS: Final = 48
 
 
 class _HttpError(Exception):
@@ -239,11 +260,30 @@ class ControlResource(Resource):
             raise _HttpError(400, "from, to and text are required")
         out_of_order = _field(body, "out_of_order", bool, False)
         system_id = _field(body, "system_id", (str, type(None)), None)
+        reference = _field(body, "reference", (str, type(None)), None)
+        if reference is not None:
+            if not isinstance(self.smsc, Redelivers):
+                raise _HttpError(
+                    400, "reference applies only to a gateway's in-process sim connector"
+                )
+            if system_id is not None:
+                raise _HttpError(400, "reference and system_id do not go together")
+            if not reference or len(reference) > MAX_REFERENCE_CHARS or not reference.isprintable():
+                raise _HttpError(
+                    400, f"reference must be 1 to {MAX_REFERENCE_CHARS} printable characters"
+                )
         seq = self.smsc.carrier.handsets.last_seq
         try:
-            parts = self.smsc.inject_mo(
-                source, destination, text, out_of_order=out_of_order, system_id=system_id
-            )
+            parts: int | Deferred[int]
+            if reference is not None:
+                assert isinstance(self.smsc, Redelivers)
+                parts = self.smsc.inject_mo_with_reference(
+                    source, destination, text, reference=reference, out_of_order=out_of_order
+                )
+            else:
+                parts = self.smsc.inject_mo(
+                    source, destination, text, out_of_order=out_of_order, system_id=system_id
+                )
         except SimUnavailable as exc:
             raise _HttpError(503, str(exc)) from None
         except ValueError as exc:

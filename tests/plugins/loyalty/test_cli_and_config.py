@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from plugins.loyalty.config import LoyaltyConfig, load_programme
 from smppd.cli.loyalty_cmd import loyalty
 from smppd.config import ConfigError
-from tests.plugins.loyalty.helpers import ALICE, programme_text, start
+from tests.plugins.loyalty.helpers import ALICE, BOB, COFFEE, programme_text, start
 
 
 @pytest.fixture
@@ -39,7 +39,10 @@ def _fails(config_file: Path, *args: str) -> str:
     return result.output
 
 
-def test_award_adjust_balance_and_history(engine: Engine, config_file: Path) -> None:
+def test_award_adjust_balance_and_history(
+    engine: Engine, config_file: Path, tmp_path: Path
+) -> None:
+    start(engine, tmp_path).join()
     out = _run(config_file, "award", "+46 70 123 45 67", "120", "--reason", "apology")
     assert out == f"{ALICE}: +120, balance 120, tier silver\n"
     assert (
@@ -59,7 +62,7 @@ def test_award_adjust_balance_and_history(engine: Engine, config_file: Path) -> 
     ]
     assert all(e["actor"].startswith("admin:") for e in history)
     members = json.loads(_run(config_file, "members", "--tier", "silver", "--json"))
-    assert [m["number"] for m in members] == [ALICE]
+    assert [(m["number"], m["consent"]) for m in members] == [(ALICE, "opted_in")]
     assert json.loads(_run(config_file, "members", "--tier", "gold", "--json")) == []
 
 
@@ -130,6 +133,9 @@ def test_the_example_programme_loads() -> None:
     (programme,) = config.loaded(repo)
     assert programme.name == "coffee"
     assert programme.reward_names["拿铁"] == "latte"
+    assert programme.sender in programme.ruleset.scope.numbers
+    assert programme.tier_display("silver", "nl") == "Zilver"
+    assert programme.file.limits.repeat_limit == 1
 
 
 def test_plugin_table_reports_programme_problems(tmp_path: Path) -> None:
@@ -138,3 +144,88 @@ def test_plugin_table_reports_programme_problems(tmp_path: Path) -> None:
         LoyaltyConfig.model_validate(
             {"programmes": ["loyalty.toml"]}, context={"base_dir": tmp_path}
         )
+
+
+def test_award_refuses_a_number_that_is_not_an_opted_in_member(
+    engine: Engine, config_file: Path, tmp_path: Path
+) -> None:
+    loyalty = start(engine, tmp_path)
+    never = _fails(config_file, "award", BOB, "10", "--reason", "test")
+    assert f"{BOB} is not an opted-in member of coffee (Kaffebaren)" in never
+    loyalty.join()
+    _run(config_file, "award", ALICE, "10", "--reason", "welcome")
+    loyalty.join(status="opted_out")
+    left = _fails(config_file, "award", ALICE, "500", "--reason", "test")
+    assert "only opted-in members earn" in left
+    assert loyalty.balance(ALICE) == 10
+    assert loyalty.balance(BOB) is None
+
+
+def test_adjust_corrects_a_former_members_balance_only_with_force(
+    engine: Engine, config_file: Path, tmp_path: Path
+) -> None:
+    loyalty = start(engine, tmp_path)
+    loyalty.join()
+    _run(config_file, "award", ALICE, "30", "--reason", "welcome")
+    loyalty.join(status="opted_out")
+    refused = _fails(config_file, "adjust", ALICE, "-30", "--reason", "left")
+    assert "give --force" in refused
+    assert loyalty.balance(ALICE) == 30
+    assert _run(config_file, "adjust", ALICE, "-30", "--reason", "left", "--force") == (
+        f"{ALICE}: -30, balance 0\n"
+    )
+    never = _fails(config_file, "adjust", BOB, "+5", "--reason", "x", "--force")
+    assert "has never been one" in never
+    assert loyalty.balance(BOB) is None
+
+
+def test_members_shows_consent_and_hides_those_who_left_unless_all(
+    engine: Engine, config_file: Path, tmp_path: Path
+) -> None:
+    loyalty = start(engine, tmp_path)
+    loyalty.join(ALICE)
+    loyalty.join(BOB)
+    _run(config_file, "award", ALICE, "10", "--reason", "a")
+    _run(config_file, "award", BOB, "20", "--reason", "b")
+    loyalty.join(BOB, status="opted_out")
+    shown = json.loads(_run(config_file, "members", "--json"))
+    assert [(m["number"], m["consent"]) for m in shown] == [(ALICE, "opted_in")]
+    everyone = json.loads(_run(config_file, "members", "--all", "--json"))
+    assert [(m["number"], m["consent"], m["balance"]) for m in everyone] == [
+        (ALICE, "opted_in", 10),
+        (BOB, "opted_out", 20),
+    ]
+    table = _run(config_file, "members", "--all")
+    assert table.splitlines()[1].split()[:3] == [BOB, "opted_out", "20"]
+
+
+def test_a_template_placeholder_the_plugin_does_not_supply_is_refused(tmp_path: Path) -> None:
+    ruleset = tmp_path / "coffee.toml"
+    ruleset.write_text(COFFEE.read_text().replace("+{points} points!", "+{pointz} points!", 1))
+    path = tmp_path / "loyalty.toml"
+    path.write_text(programme_text().replace(COFFEE.as_posix(), "coffee.toml"))
+    with pytest.raises(ConfigError) as caught:
+        load_programme(path)
+    problems = [p for p in caught.value.problems if p.key == "replies.earned"]
+    assert problems, [str(p) for p in caught.value.problems]
+    assert problems[0].file == str(path)
+    assert 'template "earned" in coffee.toml (text.en) uses {pointz}' in problems[0].message
+    assert "{points}" in problems[0].message  # the known ones are listed
+    # The earn rule's own reply names the same template.
+    assert any(p.key == "programme" and 'rule "earn"' in p.message for p in caught.value.problems)
+
+
+def test_the_sender_must_be_one_of_the_rule_sets_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "loyalty.toml"
+    path.write_text(
+        programme_text().replace('programme = "coffee"', 'programme = "coffee"\nsender = "72999"')
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_programme(path)
+    (problem,) = [p for p in caught.value.problems if p.key == "sender"]
+    assert problem.file == str(path)
+    assert '"72999" is none of the rule set\'s numbers (72000, 72001)' in problem.message
+    path.write_text(
+        programme_text().replace('programme = "coffee"', 'programme = "coffee"\nsender = "72001"')
+    )
+    assert load_programme(path).sender == "72001"

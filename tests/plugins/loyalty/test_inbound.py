@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 
 from plugins.api import ReceiptEvent
+from plugins.subscribers import ALL_PROGRAMMES, OPTED_OUT
 from smppd.store.lifecycle import State
-from smppd.store.models import referrals, reward_codes
+from smppd.store.models import points_ledger, referrals, reward_codes, subscriptions
 from tests.plugins.loyalty.helpers import ALICE, BOB, T0, Loyalty, programme_text, start
 
 
@@ -219,27 +221,106 @@ def test_redeem_in_chinese_by_the_rewards_chinese_name(engine: Engine, tmp_path:
     assert loyalty.texts(outcome)[0].startswith("【Kaffebaren】")
 
 
-def test_a_code_reply_not_delivered_restores_points_and_code(
+def _redeemed_message_id(loyalty: Loyalty) -> str:
+    _rich(loyalty)
+    loyalty.add_codes("LATTE-1", "LATTE-2")
+    loyalty.inbound("REDEEM latte", key="mo-redeem")
+    with loyalty.engine.connect() as conn:
+        message_id = conn.execute(
+            select(reward_codes.c.message_id).where(reward_codes.c.code == "LATTE-1")
+        ).scalar_one()
+    assert message_id
+    return str(message_id)
+
+
+def _codes(engine: Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(reward_codes.c.code, reward_codes.c.issued_to).order_by(reward_codes.c.code)
+        ).all()
+    return [(str(code), issued_to) for code, issued_to in rows]
+
+
+def test_a_code_reply_the_gateway_never_sent_restores_points_and_code(
     engine: Engine, tmp_path: Path
 ) -> None:
     loyalty = start(engine, tmp_path)
-    _rich(loyalty)
-    loyalty.add_codes("LATTE-1")
-    loyalty.inbound("REDEEM latte", key="mo-redeem")
-    with engine.connect() as conn:
-        message_id = conn.execute(select(reward_codes.c.message_id)).scalar_one()
-    assert message_id
+    message_id = _redeemed_message_id(loyalty)
+    # Refused before any carrier had it (a plugin, no route): no carrier id.
     evt = ReceiptEvent(message_id=message_id, state=State.REJECTED, at=T0)
     loyalty.plugin.receipt(evt)
     loyalty.plugin.receipt(evt)  # twice: restored once
     assert loyalty.balance() == 110
     assert loyalty.ledger()[-2:] == [("spend", -100), ("restore", 100)]
-    with engine.connect() as conn:
-        code = conn.execute(select(reward_codes.c.issued_to, reward_codes.c.message_id)).one()
-    assert tuple(code) == (None, None)
-    # The code goes out again to the next who asks.
+    assert _codes(engine) == [("LATTE-1", None), ("LATTE-2", None)]
+    assert "back in the pool" in _reasons(engine)[-1]
+    # Nobody saw the code: it goes out again to the next who asks.
     again = loyalty.inbound("REDEEM latte", key="mo-redeem-2")
     assert "LATTE-1" in loyalty.texts(again)[0]
+
+
+@pytest.mark.parametrize(
+    ("state", "carrier_id"),
+    [
+        (State.UNDELIVERABLE, "c-1"),
+        (State.EXPIRED, "c-1"),
+        # The gateway's own expiry when the receipt never came: no carrier id.
+        (State.EXPIRED, None),
+        (State.REJECTED, "c-1"),
+    ],
+)
+def test_a_code_a_carrier_had_is_retired_and_the_points_restored(
+    engine: Engine, tmp_path: Path, state: State, carrier_id: str | None
+) -> None:
+    loyalty = start(engine, tmp_path)
+    message_id = _redeemed_message_id(loyalty)
+    evt = ReceiptEvent(message_id=message_id, state=state, at=T0, carrier_id=carrier_id)
+    loyalty.plugin.receipt(evt)
+    loyalty.plugin.receipt(evt)
+    assert loyalty.balance() == 110
+    assert loyalty.ledger()[-2:] == [("spend", -100), ("restore", 100)]
+    # The code may still reach the member, or someone else: never handed out again.
+    assert _codes(engine) == [("LATTE-1", ALICE), ("LATTE-2", None)]
+    assert _reasons(engine)[-1] == (
+        f"code message {message_id} not delivered: code LATTE-1 retired (not reissued)"
+    )
+    again = loyalty.inbound("REDEEM latte", key="mo-redeem-2")
+    assert "LATTE-2" in loyalty.texts(again)[0]
+    assert _codes(engine) == [("LATTE-1", ALICE), ("LATTE-2", ALICE)]
+
+
+def test_a_retired_code_does_not_count_against_the_members_limit(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = programme_text().replace(
+        'validity.en = "for 30 days"', 'validity.en = "for 30 days"\nper_member = 1'
+    )
+    loyalty = start(engine, tmp_path, text)
+    message_id = _redeemed_message_id(loyalty)
+    loyalty.plugin.receipt(
+        ReceiptEvent(message_id=message_id, state=State.UNDELIVERABLE, at=T0, carrier_id="c-1")
+    )
+    again = loyalty.inbound("REDEEM latte", key="mo-redeem-2")
+    assert "LATTE-2" in loyalty.texts(again)[0]
+    loyalty.add_codes("LATTE-3")
+    loyalty.clock.advance(3600)
+    for index in range(10):
+        loyalty.clock.advance(600)
+        loyalty.inbound("COFFEE", key=f"more-{index}")
+    over = loyalty.inbound("REDEEM latte", key="mo-redeem-3")
+    assert loyalty.texts(over) == [
+        "Kaffebaren: You have had as many latte as one member may. Pick another reward."
+    ]
+
+
+def _reasons(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(points_ledger.c.reason)
+            .where(points_ledger.c.kind == "restore")
+            .order_by(points_ledger.c.id)
+        ).all()
+    return [str(reason) for (reason,) in rows]
 
 
 def test_a_delivered_code_stays_spent(engine: Engine, tmp_path: Path) -> None:
@@ -311,6 +392,79 @@ def test_refer_twice_and_over_the_cap(engine: Engine, tmp_path: Path) -> None:
     ]
 
 
+def test_refer_a_number_that_opted_out_is_refused_and_not_counted(
+    engine: Engine, tmp_path: Path
+) -> None:
+    loyalty = start(engine, tmp_path)
+    loyalty.join(ALICE)
+    loyalty.join(BOB, status="opted_out")
+    outcome = loyalty.inbound("REFER +46701234568", key="mo-1")
+    assert loyalty.texts(outcome) == [
+        "Kaffebaren: +46701234568 cannot be invited. Thank you all the same!"
+    ]
+    assert loyalty.store.outbox == []
+    with engine.connect() as conn:
+        assert conn.execute(select(referrals.c.friend)).all() == []
+    # Not counted: the cap (2) still allows two friends.
+    for index, friend in enumerate(("+46701234569", "+46701234570")):
+        referred = loyalty.inbound(f"REFER {friend}", key=f"mo-{index + 2}")
+        assert loyalty.texts(referred)[0].startswith("Kaffebaren: Thanks! We have invited")
+
+
+def test_refer_a_number_that_said_plain_stop_is_refused(engine: Engine, tmp_path: Path) -> None:
+    loyalty = start(engine, tmp_path)
+    loyalty.join(ALICE)
+    with engine.begin() as conn:
+        conn.execute(
+            subscriptions.insert().values(
+                number=BOB,
+                scope="another brand",
+                programme=ALL_PROGRAMMES,
+                status=OPTED_OUT,
+                language="sv",
+                since=0,
+                updated_at=0,
+            )
+        )
+    outcome = loyalty.inbound("REFER +46701234568", key="mo-1")
+    assert loyalty.texts(outcome) == [
+        "Kaffebaren: +46701234568 cannot be invited. Thank you all the same!"
+    ]
+
+
+def test_invites_switched_off_record_the_referral_and_send_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = programme_text().replace('invite = "refer_invite"', "invite = false")
+    loyalty = start(engine, tmp_path, text)
+    loyalty.join(ALICE)
+    outcome = loyalty.inbound("REFER +46701234568", key="mo-1")
+    assert "referred" in outcome.tags
+    assert loyalty.store.outbox == []
+    loyalty.join(BOB)
+    loyalty.inbound("POINTS", key="mo-2", source=BOB)
+    assert loyalty.balance(ALICE) == 150
+
+
+def test_tier_names_are_shown_in_the_replys_language(engine: Engine, tmp_path: Path) -> None:
+    text = programme_text().replace(
+        'name = "bronze"\n', 'name = "bronze"\nnames = { sv = "Brons", zh = "铜卡" }\n'
+    )
+    text = text.replace('name = "silver"\n', 'name = "silver"\nnames = { zh = "银卡" }\n')
+    loyalty = start(engine, tmp_path, text)
+    loyalty.join()
+    assert loyalty.texts(loyalty.inbound("POÄNG", key="mo-1")) == [
+        "Kaffebaren: Du har 50 poäng (Brons)."
+    ]
+    assert loyalty.texts(loyalty.inbound("等级", key="mo-2")) == [
+        "【Kaffebaren】您的等级：铜卡。再得50分升级为银卡。"
+    ]
+    # A language without a name of its own: the tier's name.
+    assert loyalty.texts(loyalty.inbound("POINTS", key="mo-3")) == [
+        "Kaffebaren: You have 50 points (bronze)."
+    ]
+
+
 def test_birthday_is_saved(engine: Engine, tmp_path: Path) -> None:
     loyalty = start(engine, tmp_path)
     loyalty.join()
@@ -325,25 +479,73 @@ def test_birthday_is_saved(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_repeated_keyword_gets_one_reply_then_silence(engine: Engine, tmp_path: Path) -> None:
-    text = programme_text(limits="repeat_limit = 3\nrepeat_window_minutes = 10")
+    text = programme_text(limits="repeat_limit = 1\nrepeat_window_minutes = 10")
     text = text.replace("repeat_limit = 30\n", "")
     loyalty = start(engine, tmp_path, text)
     loyalty.join()
     answers = []
-    for index in range(6):
+    for index in range(5):
         loyalty.clock.advance(1)
         answers.append(loyalty.texts(loyalty.inbound("POINTS", key=f"mo-{index}")))
-    assert answers[:3] == [["Kaffebaren: You have 50 points (bronze)."]] * 3
-    assert answers[3] == [
+    assert answers == [["Kaffebaren: You have 50 points (bronze)."], [], [], [], []]
+    # Another keyword is still answered, and earns.
+    earned = loyalty.inbound("COFFEE", key="mo-earn")
+    assert loyalty.texts(earned) == ["Kaffebaren: +10 points! Your balance is 60 points."]
+    # The repeat of it has no effect.
+    assert loyalty.inbound("COFFEE", key="mo-earn-again").replies == ()
+    assert loyalty.balance() == 60
+    loyalty.clock.advance(11 * 60)
+    assert loyalty.texts(loyalty.inbound("POINTS", key="mo-later")) == [
+        "Kaffebaren: You have 60 points (bronze)."
+    ]
+
+
+CONSENT_WORDS = ("YES", "JOIN COFFEE", "YES", "JOIN COFFEE", "STOP COFFEE", "HELP", "START")
+
+
+def test_only_the_programmes_keywords_count_towards_the_rate_limit(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = programme_text(limits="messages_per_minute = 3").replace(
+        "messages_per_minute = 20\n", ""
+    )
+    loyalty = start(engine, tmp_path, text)
+    loyalty.join()
+    for index, word in enumerate(CONSENT_WORDS * 2):
+        loyalty.clock.advance(1)
+        loyalty.inbound(word, key=f"consent-{index}")
+    answered = []
+    for index, word in enumerate(("POINTS", "TIER", "REWARDS")):
+        loyalty.clock.advance(1)
+        answered.append(len(loyalty.inbound(word, key=f"ours-{index}").replies))
+    assert answered == [1, 1, 1]
+
+
+def test_a_limited_member_is_told_once_then_silence_then_answered_again(
+    engine: Engine, tmp_path: Path
+) -> None:
+    text = programme_text(limits="messages_per_minute = 3").replace(
+        "messages_per_minute = 20\n", ""
+    )
+    loyalty = start(engine, tmp_path, text)
+    loyalty.join()
+    for index, word in enumerate(("POINTS", "TIER", "REWARDS")):
+        loyalty.clock.advance(1)
+        loyalty.inbound(word, key=f"ours-{index}")
+    loyalty.clock.advance(1)
+    assert loyalty.texts(loyalty.inbound("COFFEE", key="over")) == [
         "Kaffebaren: Slow down! Please wait a while before sending more messages."
     ]
-    assert answers[4:] == [[], []]
-    # Silence holds for the earn keyword too: no points while limited.
-    loyalty.inbound("COFFEE", key="mo-earn")
+    loyalty.clock.advance(1)
+    assert loyalty.inbound("POINTS", key="silent").replies == ()
+    # A consent word in between is not ours: it neither counts nor is answered here.
+    loyalty.clock.advance(1)
+    assert loyalty.inbound("YES", key="yes").replies == ()
     assert loyalty.balance() == 50
-    loyalty.clock.advance(11 * 60)
-    loyalty.inbound("COFFEE", key="mo-later")
-    assert loyalty.balance() == 60
+    loyalty.clock.advance(61)
+    assert loyalty.texts(loyalty.inbound("COFFEE", key="after")) == [
+        "Kaffebaren: +10 points! Your balance is 60 points."
+    ]
 
 
 def test_inbound_rate_limit_per_sender(engine: Engine, tmp_path: Path) -> None:
