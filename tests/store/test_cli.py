@@ -14,7 +14,10 @@ from smppd.cli import main
 from smppd.store.ids import MessageIdGenerator
 from smppd.store.lifecycle import State
 from smppd.store.ops import PartSubmitted, Transition
+from smppd.store.schema import head_revision
 from tests.store.conftest import NOW, accept, new_message
+
+HEAD = head_revision()
 
 
 def run(url: str, *args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -31,23 +34,23 @@ def test_db_upgrade_creates_a_fresh_sqlite_store_and_current_reports_it(tmp_path
         "url": url,
         "exists": False,
         "current": None,
-        "head": "0001",
+        "head": HEAD,
         "up_to_date": False,
     }
     assert not path.parent.exists()
     code, out = run(url, "db", "upgrade")
-    assert code == 0 and "empty -> 0001" in out
+    assert code == 0 and f"empty -> {HEAD}" in out
     code, out = run(url, "db", "current", "--json")
     assert code == 0
     assert json.loads(out) == {
         "url": url,
         "exists": True,
-        "current": "0001",
-        "head": "0001",
+        "current": HEAD,
+        "head": HEAD,
         "up_to_date": True,
     }
     code, out = run(url, "db", "current")
-    assert (code, out) == (0, f"{url}: 0001 (head 0001, up to date)\n")
+    assert (code, out) == (0, f"{url}: {HEAD} (head {HEAD}, up to date)\n")
 
 
 def test_the_store_url_comes_from_the_configuration_file(tmp_path: Path) -> None:

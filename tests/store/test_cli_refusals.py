@@ -182,14 +182,16 @@ def test_readers_leave_an_up_to_date_sqlite_store_untouched(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["smppd.db"]
 
 
-NEWER_REVISION = "0002"
+# The newest revision this smppd ships, and one that only a newer smppd would.
+CURRENT_REVISION = head_revision()
+NEWER_REVISION = "9999"
 _NEWER_MIGRATION = f'''"""A revision this smppd does not ship: a newer smppd's schema."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "{NEWER_REVISION}"
-down_revision = "0001"
+down_revision = "{CURRENT_REVISION}"
 branch_labels = None
 depends_on = None
 
@@ -205,7 +207,7 @@ def downgrade() -> None:
 
 @pytest.fixture
 def newer_smppd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """This process becomes an smppd whose newest schema revision is 0002."""
+    """This process becomes an smppd with one schema revision more than this one."""
     migrations = tmp_path / "newer-migrations"
     shutil.copytree(schema.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
     (migrations / "versions" / f"{NEWER_REVISION}_newer.py").write_text(_NEWER_MIGRATION)
@@ -230,21 +232,22 @@ def test_a_newer_smppd_refuses_an_older_store_instead_of_migrating_it(
 ) -> None:
     assert_one_line_failure(
         invoke(store_url, *command),
-        f"is at revision 0001, this smppd needs {newer_smppd}: run `smppd db upgrade`",
+        f"is at revision {CURRENT_REVISION}, this smppd needs {newer_smppd}:"
+        " run `smppd db upgrade`",
     )
     revision, tables = _revision_and_tables(store_url)
-    assert revision == "0001"
+    assert revision == CURRENT_REVISION
     assert "newer_feature" not in tables
 
 
 def test_db_upgrade_is_what_migrates_an_older_store(tmp_path: Path, newer_smppd: str) -> None:
     url = f"sqlite:///{tmp_path / 'smppd.db'}"
     with pytest.MonkeyPatch.context() as undo:
-        # Made by this smppd's predecessor, which stops at 0001.
+        # Made by this smppd's predecessor, which stops at CURRENT_REVISION.
         undo.setattr(schema, "MIGRATIONS_DIR", Path(schema.__file__).parent / "migrations")
         assert invoke(url, "db", "upgrade").exit_code == 0
     result = invoke(url, "db", "upgrade")
-    assert result.exit_code == 0 and f"0001 -> {newer_smppd}" in result.output
+    assert result.exit_code == 0 and f"{CURRENT_REVISION} -> {newer_smppd}" in result.output
     revision, tables = _revision_and_tables(url)
     assert revision == newer_smppd and "newer_feature" in tables
     assert invoke(url, "account", "list").exit_code == 0
@@ -255,8 +258,9 @@ def test_db_current_reports_an_older_store_without_migrating_it(
 ) -> None:
     result = invoke(store_url, "db", "current", "--json")
     assert result.exit_code == 1
-    assert '"current": "0001"' in result.output and '"up_to_date": false' in result.output
-    assert _revision_and_tables(store_url)[0] == "0001"
+    assert f'"current": "{CURRENT_REVISION}"' in result.output
+    assert '"up_to_date": false' in result.output
+    assert _revision_and_tables(store_url)[0] == CURRENT_REVISION
 
 
 def _stamp(url: str, revision: str) -> None:
