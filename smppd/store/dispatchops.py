@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from smppd.store import models as m
 from smppd.store.lifecycle import State, can_transition
@@ -814,6 +814,15 @@ class ApplyCarrierReceipt(WriteOp[ReceiptApplied]):
 # ---------------------------------------------------------------- inbound
 
 
+_i = m.inbound_messages.c
+# Built once: this runs for every inbound message.
+_RESOLVE_PARTS: Final = (
+    update(m.inbound_messages)
+    .where(_i.id.in_(bindparam("ids", expanding=True)), _i.account == PART_ACCOUNT)
+    .values(forwarded_at=bindparam("at"))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ResolveInbound(WriteOp["int | None"]):
     """A reassembled MO is decided: its part rows are taken and, unless a plugin
@@ -827,12 +836,7 @@ class ResolveInbound(WriteOp["int | None"]):
 
     def apply(self, conn: Connection) -> int | None:
         if self.part_ids:
-            i = m.inbound_messages.c
-            conn.execute(
-                update(m.inbound_messages)
-                .where(i.id.in_(self.part_ids), i.account == PART_ACCOUNT)
-                .values(forwarded_at=ms(self.now))
-            )
+            conn.execute(_RESOLVE_PARTS, {"ids": list(self.part_ids), "at": ms(self.now)})
         if self.message is None:
             return None
         return StoreInbound(self.message, self.fingerprint, self.now).apply(conn)

@@ -560,16 +560,24 @@ class PartSubmitted(WriteOp[bool]):
         return True
 
 
+# Statements of the inbound hot path, built once per dialect and table and
+# executed with parameters: building a SQLAlchemy statement per message (its
+# cache key, coercions, bind parameters) cost more writer time than SQLite's
+# own work for the statement.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
 def _insert_ignoring_duplicates(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
     """INSERT that does nothing on a primary-key conflict; True if a row was added."""
-    stmt: Any
-    if conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(table).values(**row).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).values(**row).on_conflict_do_nothing()
-    # rowcount is not reliable for INSERT .. ON CONFLICT on every driver; RETURNING is.
-    first_key = next(iter(table.primary_key.columns))
-    return conn.execute(stmt.returning(first_key)).first() is not None
+    key = (conn.dialect.name, f"insert-or-ignore {table.name}")
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        dialect_insert = postgresql.insert if key[0] == "postgresql" else sqlite.insert
+        # rowcount is not reliable for INSERT .. ON CONFLICT on every driver; RETURNING is.
+        first_key = next(iter(table.primary_key.columns))
+        stmt = dialect_insert(table).on_conflict_do_nothing().returning(first_key)
+        _STATEMENTS[key] = stmt
+    return conn.execute(stmt, row).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -629,30 +637,33 @@ class StoreInbound(WriteOp["int | None"]):
         msg = self.message
         if not SeenInbound(msg.connector, self.fingerprint, self.now).apply(conn):
             return None
+        stmt = _STATEMENTS.get(("", "insert inbound_messages"))
+        if stmt is None:
+            stmt = insert(m.inbound_messages).returning(m.inbound_messages.c.id)
+            _STATEMENTS["", "insert inbound_messages"] = stmt
         row = conn.execute(
-            insert(m.inbound_messages)
-            .values(
-                account=msg.account,
-                connector=msg.connector,
-                carrier_message_id=msg.carrier_message_id,
-                source_addr=msg.source_addr,
-                source_ton=msg.source_ton,
-                source_npi=msg.source_npi,
-                dest_addr=msg.dest_addr,
-                dest_ton=msg.dest_ton,
-                dest_npi=msg.dest_npi,
-                data_coding=msg.data_coding,
-                esm_class=msg.esm_class,
-                protocol_id=msg.protocol_id,
-                text=msg.text,
-                payload=msg.payload,
-                received_at=ms(self.now),
-                expires_at=ms_or_none(msg.expires_at),
-                attempts=0,
-                forwarded_at=None,
-                dropped_at=None,
-            )
-            .returning(m.inbound_messages.c.id)
+            stmt,
+            {
+                "account": msg.account,
+                "connector": msg.connector,
+                "carrier_message_id": msg.carrier_message_id,
+                "source_addr": msg.source_addr,
+                "source_ton": msg.source_ton,
+                "source_npi": msg.source_npi,
+                "dest_addr": msg.dest_addr,
+                "dest_ton": msg.dest_ton,
+                "dest_npi": msg.dest_npi,
+                "data_coding": msg.data_coding,
+                "esm_class": msg.esm_class,
+                "protocol_id": msg.protocol_id,
+                "text": msg.text,
+                "payload": msg.payload,
+                "received_at": ms(self.now),
+                "expires_at": ms_or_none(msg.expires_at),
+                "attempts": 0,
+                "forwarded_at": None,
+                "dropped_at": None,
+            },
         ).scalar_one()
         return int(row)
 
