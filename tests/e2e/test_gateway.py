@@ -8,6 +8,7 @@ the carrier" is checked at the carrier, not inferred from the gateway.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from tests.e2e.conftest import (
     APP_PASSWORD,
     APP_SYSTEM_ID,
     ROOT,
+    SHIPPED_CONTROL,
     Gateway,
     Processes,
     Sim,
@@ -320,8 +322,13 @@ def test_the_default_configuration_runs_and_smppd_send_gets_its_receipt(tmp_path
     shipped = (ROOT / "smppd.toml").read_text()
     assert default_listen in shipped
     port = free_port()
-    config = tmp_path / "smppd.toml"  # state_dir "var" is relative to this file
-    config.write_text(shipped.replace(default_listen, f"tcp:{port}:interface=127.0.0.1"))
+    config = tmp_path / "smppd.toml"  # state_dir "var" and config/rules are relative to it
+    config.write_text(
+        shipped.replace(default_listen, f"tcp:{port}:interface=127.0.0.1").replace(
+            SHIPPED_CONTROL, f"tcp:{free_port()}:interface=127.0.0.1"
+        )
+    )
+    shutil.copytree(ROOT / "config" / "rules", tmp_path / "config" / "rules")
     create_store(config)
     add_account(config, "demo", "demo-pw1")
     gateway = Gateway(tmp_path, config, port)
