@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, bindparam, select
 
 from rules import PendingQuestion, RuleBook, SubscriberState
 from smppd.store.models import pending_questions, subscriptions
@@ -84,16 +84,32 @@ def moment(at_ms: int) -> datetime:
     return datetime.fromtimestamp(at_ms / 1000, UTC)
 
 
+# Built once and run with parameters: this runs for every inbound message,
+# and building a statement each time cost more than SQLite's work for it.
+_SUBSCRIPTIONS: Final = select(
+    subscriptions.c.programme,
+    subscriptions.c.status,
+    subscriptions.c.language,
+    subscriptions.c.updated_at,
+).where(
+    and_(subscriptions.c.number == bindparam("number"), subscriptions.c.scope == bindparam("scope"))
+)
+_PENDING: Final = select(
+    pending_questions.c.question,
+    pending_questions.c.expires_at,
+    pending_questions.c.language,
+).where(
+    and_(
+        pending_questions.c.number == bindparam("number"),
+        pending_questions.c.scope == bindparam("scope"),
+    )
+)
+
+
 def load_state(conn: Connection, number: str, scope: str, now: datetime) -> SubscriberState:
     """What the rules engine needs to know of ``number`` within ``scope`` at ``now``."""
-    rows = conn.execute(
-        select(
-            subscriptions.c.programme,
-            subscriptions.c.status,
-            subscriptions.c.language,
-            subscriptions.c.updated_at,
-        ).where(and_(subscriptions.c.number == number, subscriptions.c.scope == scope))
-    ).all()
+    key = {"number": number, "scope": scope}
+    rows = conn.execute(_SUBSCRIPTIONS, key).all()
     programmes: set[str] = set()
     opted_out = False
     language: str | None = None
@@ -106,13 +122,7 @@ def load_state(conn: Connection, number: str, scope: str, now: datetime) -> Subs
         if lang is not None and updated_at > latest:
             language, latest = lang, updated_at
     pending: PendingQuestion | None = None
-    question = conn.execute(
-        select(
-            pending_questions.c.question,
-            pending_questions.c.expires_at,
-            pending_questions.c.language,
-        ).where(and_(pending_questions.c.number == number, pending_questions.c.scope == scope))
-    ).first()
+    question = conn.execute(_PENDING, key).first()
     if question is not None and question.expires_at > ms(now):
         pending = PendingQuestion(question.question, moment(question.expires_at), question.language)
         # Someone who has only been asked so far is known by the question's language.
