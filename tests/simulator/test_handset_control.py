@@ -28,16 +28,13 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from smppd.cli import main, sim_cmd
 from smppd.connectors.base import CarrierReceipt, InboundPart, OutboundPart, SmppAddress
-from smppd.dispatch import GatewaySink
-from smppd.dispatch.inbound import InboundEvent
-from smppd.routing import InboundRoute
 from smppd.simulator.connector import ControlListenError, SimConnector
 from smppd.simulator.control import ControlResource
 from smppd.simulator.core import SimCarrier, SimSettings
 from smppd.smpp import BindTransceiver, Tlv
 from smppd.text.policy import TextPolicy
 from smppd.text.segment import segment
-from tests.dispatch.harness import FakeConnector, Gateway, route
+from tests.simulator.conftest import sim_gateway
 from tests.simulator.test_server import Conn, advance, smsc
 
 #: Seconds to wait for the reactor thread.
@@ -250,39 +247,9 @@ class _Forward:
 def test_an_mo_injected_at_the_control_endpoint_reaches_the_gateways_inbound_hook(
     engine: Engine,
 ) -> None:
-    seen: list[InboundEvent] = []
-
-    def hook(event: InboundEvent) -> Deferred[_Forward]:
-        seen.append(event)
-        return succeed(_Forward())
-
-    gw = Gateway(
-        engine,
-        [FakeConnector("carrier")],
-        [route("main", [("carrier", 1)])],
-        inbound_hook=hook,
-        inbound_routes=[InboundRoute("loyalty", "acme", ("72000",))],
-    )
-    clock: Clock = gw.clock
-    try:
-        carrier = SimCarrier(SimSettings(seed=1), now=clock.seconds())
-        sink = GatewaySink(gw.dispatcher, gw.receipts, gw.inbound)
-        connector = SimConnector("demo-carrier", carrier, clock, sink)
-        connector.start()
-        resource = ControlResource(connector)
+    with sim_gateway(engine) as sim:
+        gw, seen, post = sim.gw, sim.seen, sim.post_mo
         long_text = "LÖS IN LATTE " + "tack för kaffet " * 12
-
-        def post(text: str) -> tuple[int, Any]:
-            request: Any = DummyRequest([b"mo"])
-            request.method = b"POST"
-            request.path = b"/mo"
-            request.content = io.BytesIO(
-                json.dumps({"from": PHONE, "to": "72000", "text": text}).encode()
-            )
-            rendered = resource.render(request)
-            assert not isinstance(rendered, bytes), "answered before the commit"
-            gw.wait(request.notifyFinish())
-            return request.responseCode, json.loads(b"".join(request.written))
 
         assert post("KAFFE") == (202, {"parts": 1, "seq": 0, "committed": True})
         assert post("KAFFE")[1]["parts"] == 1  # the same words again: a new message
@@ -300,8 +267,6 @@ def test_an_mo_injected_at_the_control_endpoint_reaches_the_gateways_inbound_hoo
             ("acme", "KAFFE"),
             ("acme", long_text),
         ]
-    finally:
-        gw.close()
 
 
 # -- the CLI ------------------------------------------------------------------------------------

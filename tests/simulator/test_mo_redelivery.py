@@ -7,17 +7,10 @@ import json
 from typing import Any
 
 from sqlalchemy import Engine
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.task import Clock
 from twisted.web.test.requesthelper import DummyRequest
 
-from smppd.dispatch import GatewaySink
-from smppd.dispatch.inbound import InboundEvent
-from smppd.routing import InboundRoute
-from smppd.simulator.connector import SimConnector
 from smppd.simulator.control import ControlResource
-from smppd.simulator.core import SimCarrier, SimSettings
-from tests.dispatch.harness import FakeConnector, Gateway, route
+from tests.simulator.conftest import sim_gateway
 from tests.simulator.test_connector import make
 from tests.simulator.test_server import smsc
 
@@ -53,34 +46,11 @@ def test_one_reference_delivers_every_part_under_it() -> None:
 def test_the_same_mo_posted_again_with_its_reference_reaches_the_gateway_once(
     engine: Engine,
 ) -> None:
-    seen: list[InboundEvent] = []
-
-    def hook(event: InboundEvent) -> Deferred[_Forward]:
-        seen.append(event)
-        return succeed(_Forward())
-
-    gw = Gateway(
-        engine,
-        [FakeConnector("carrier")],
-        [route("main", [("carrier", 1)])],
-        inbound_hook=hook,
-        inbound_routes=[InboundRoute("loyalty", "acme", ("72000",))],
-    )
-    clock: Clock = gw.clock
-    try:
-        carrier = SimCarrier(SimSettings(seed=1), now=clock.seconds())
-        sink = GatewaySink(gw.dispatcher, gw.receipts, gw.inbound)
-        connector = SimConnector("demo-carrier", carrier, clock, sink)
-        connector.start()
-        resource = ControlResource(connector)
+    with sim_gateway(engine) as sim:
+        gw, seen = sim.gw, sim.seen
 
         def post(text: str, reference: str) -> tuple[int, Any]:
-            request = _request({"from": PHONE, "to": "72000", "text": text, "reference": reference})
-            rendered = resource.render(request)
-            assert not isinstance(rendered, bytes), "answered before the commit"
-            if not request.finished:  # a duplicate is answered at once
-                gw.wait(request.notifyFinish())
-            return request.responseCode, json.loads(b"".join(request.written))
+            return sim.post_mo(text, reference=reference)
 
         assert post("KAFFE", "r-1") == (202, {"parts": 1, "seq": 0, "committed": True})
         # The carrier did not see the deliver_sm_resp in time: the same PDU again.
@@ -93,8 +63,6 @@ def test_the_same_mo_posted_again_with_its_reference_reaches_the_gateway_once(
         assert [event.text for event in seen] == ["KAFFE", LONG_TEXT, "KAFFE"]
         stored = gw.rows("SELECT text FROM inbound_messages WHERE account = 'acme' ORDER BY id")
         assert [row[0] for row in stored] == ["KAFFE", LONG_TEXT, "KAFFE"]
-    finally:
-        gw.close()
 
 
 def test_the_standalone_smsc_refuses_a_reference() -> None:
