@@ -32,10 +32,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import Connection, Table, and_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from plugins.loyalty.config import LoadedProgramme
 from smppd.store.models import loyalty_members, points_ledger, referrals, reward_codes
+from smppd.store.ops import insert_ignore_statement
 
 __all__ = [
     "CREDIT_KINDS",
@@ -58,38 +58,13 @@ CREDIT_KINDS: Final = ("earn", "bonus", "referral")
 CODE_ATTEMPTS: Final = 5
 
 
-# (dialect, table) -> INSERT ... ON CONFLICT DO NOTHING RETURNING <key>, built once.
-_INSERT_IGNORE: dict[tuple[str, str], Any] = {}
-
-
-def _insert_ignore_stmt(dialect: str, table: Table) -> Any:
-    stmt = _INSERT_IGNORE.get((dialect, table.name))
-    if stmt is not None:
-        return stmt
-    if dialect == "postgresql":
-        base: Any = postgresql.insert(table).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        base = sqlite.insert(table).on_conflict_do_nothing()
-    else:
-        raise NotImplementedError(
-            f"the loyalty ledger supports sqlite and postgresql, not {dialect}"
-        )
-    # RETURNING rather than rowcount, which drivers report unevenly for
-    # INSERT ... ON CONFLICT (psycopg gives -1).
-    key = table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
-    stmt = base.returning(key)
-    _INSERT_IGNORE[(dialect, table.name)] = stmt
-    return stmt
-
-
 def insert_ignore(conn: Connection, table: Table, values: Mapping[str, Any]) -> int | None:
     """Insert ``values`` unless a unique key already holds them.
 
     Returns the new row's ``id`` (or 0 for a table without one) when the row
     was inserted, None when it was already there.
     """
-    stmt = _insert_ignore_stmt(conn.dialect.name, table)
-    row = conn.execute(stmt, dict(values)).first()
+    row = conn.execute(insert_ignore_statement(conn, table), dict(values)).first()
     if row is None:
         return None
     return int(row[0]) if "id" in table.c else 0

@@ -567,17 +567,27 @@ class PartSubmitted(WriteOp[bool]):
 _STATEMENTS: dict[tuple[str, str], Any] = {}
 
 
-def _insert_ignoring_duplicates(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
-    """INSERT that does nothing on a primary-key conflict; True if a row was added."""
+def insert_ignore_statement(conn: Connection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING <key>`` for ``table``, built once.
+
+    The key is the ``id`` column, or the first primary-key column of a table
+    without one. Run it with a row's values: it returns a row only when the
+    insert happened (rowcount is not reliable for INSERT .. ON CONFLICT on
+    every driver; RETURNING is).
+    """
     key = (conn.dialect.name, f"insert-or-ignore {table.name}")
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         dialect_insert = postgresql.insert if key[0] == "postgresql" else sqlite.insert
-        # rowcount is not reliable for INSERT .. ON CONFLICT on every driver; RETURNING is.
-        first_key = next(iter(table.primary_key.columns))
-        stmt = dialect_insert(table).on_conflict_do_nothing().returning(first_key)
+        returned = table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
+        stmt = dialect_insert(table).on_conflict_do_nothing().returning(returned)
         _STATEMENTS[key] = stmt
-    return conn.execute(stmt, row).first() is not None
+    return stmt
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
+    """INSERT that does nothing on a primary-key conflict; True if a row was added."""
+    return conn.execute(insert_ignore_statement(conn, table), row).first() is not None
 
 
 @dataclass(frozen=True, slots=True)
