@@ -10,6 +10,7 @@ is not started twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import Engine
@@ -36,14 +37,11 @@ R = TypeVar("R")
 
 
 class _PoolJob(Generic[R]):
-    """A periodic job in a pool thread, on the injected clock, never twice at once.
+    """``work(now)`` periodically in a pool thread, on the injected clock, never
+    twice at once; ``done(result)`` on the reactor thread after each run.
 
     Start with :meth:`start`; :meth:`stop` waits for a run in progress.
-    Subclasses say what runs (:meth:`_work`) and what its result means
-    (:meth:`_done`).
     """
-
-    _what = "a periodic job"
 
     def __init__(
         self,
@@ -51,14 +49,18 @@ class _PoolJob(Generic[R]):
         clock: IReactorTime,
         reactor: IReactorFromThreads,
         pool: ThreadPool,
-        engine: Engine,
         interval: float,
+        what: str,
+        work: Callable[[float], R],
+        done: Callable[[R], None],
     ) -> None:
         self._clock = cast(_Seconds, clock)
         self._reactor = reactor
         self._pool = pool
-        self._engine = engine
         self._interval = interval
+        self._what = what
+        self._work = work
+        self._done = done
         self._loop = LoopingCall(self._tick)
         self._loop.clock = clock
         self._running: Deferred[R] | None = None
@@ -75,12 +77,6 @@ class _PoolJob(Generic[R]):
         done: Deferred[None] = Deferred()
         running.addBoth(lambda _: done.callback(None))
         return done
-
-    def _work(self, now: float) -> R:
-        raise NotImplementedError
-
-    def _done(self, result: R) -> None:
-        raise NotImplementedError
 
     def _tick(self) -> None:
         if self._running is not None:
@@ -100,10 +96,8 @@ class _PoolJob(Generic[R]):
         log.error("%s failed: %s", self._what, failure)
 
 
-class RetentionSchedule(_PoolJob[PurgeReport]):
+class RetentionSchedule:
     """The daily purge (nothing runs when ``retention_days`` is 0)."""
-
-    _what = "retention purge"
 
     def __init__(
         self,
@@ -116,16 +110,28 @@ class RetentionSchedule(_PoolJob[PurgeReport]):
         batch_size: int,
         interval: float = PURGE_INTERVAL_SECONDS,
     ) -> None:
-        super().__init__(clock=clock, reactor=reactor, pool=pool, engine=engine, interval=interval)
+        self._engine = engine
         self._retention_days = retention_days
         self._batch_size = batch_size
         self.last_report: PurgeReport | None = None
+        self._job = _PoolJob(
+            clock=clock,
+            reactor=reactor,
+            pool=pool,
+            interval=interval,
+            what="retention purge",
+            work=self._purge,
+            done=self._done,
+        )
 
     def start(self) -> None:
         if self._retention_days > 0:
-            super().start()
+            self._job.start()
 
-    def _work(self, now: float) -> PurgeReport:
+    def stop(self) -> Deferred[None] | None:
+        return self._job.stop()
+
+    def _purge(self, now: float) -> PurgeReport:
         return purge(self._engine, now, self._retention_days, batch_size=self._batch_size)
 
     def _done(self, report: PurgeReport) -> None:
@@ -144,10 +150,8 @@ class RetentionSchedule(_PoolJob[PurgeReport]):
 EXPIRY_INTERVAL_SECONDS: Final = 3600.0
 
 
-class ExpirySchedule(_PoolJob[int]):
+class ExpirySchedule:
     """Hourly: :func:`smppd.store.expiry.expire_unreported`."""
-
-    _what = "expiring unreported messages"
 
     def __init__(
         self,
@@ -160,12 +164,27 @@ class ExpirySchedule(_PoolJob[int]):
         batch_size: int = DEFAULT_EXPIRY_BATCH,
         interval: float = EXPIRY_INTERVAL_SECONDS,
     ) -> None:
-        super().__init__(clock=clock, reactor=reactor, pool=pool, engine=engine, interval=interval)
+        self._engine = engine
         self._receipt_wait = receipt_wait
         self._batch_size = batch_size
         self.expired = 0
+        self._job = _PoolJob(
+            clock=clock,
+            reactor=reactor,
+            pool=pool,
+            interval=interval,
+            what="expiring unreported messages",
+            work=self._expire,
+            done=self._done,
+        )
 
-    def _work(self, now: float) -> int:
+    def start(self) -> None:
+        self._job.start()
+
+    def stop(self) -> Deferred[None] | None:
+        return self._job.stop()
+
+    def _expire(self, now: float) -> int:
         return expire_unreported(
             self._engine, now, receipt_wait=self._receipt_wait, batch_size=self._batch_size
         )
