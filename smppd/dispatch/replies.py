@@ -13,7 +13,7 @@ application's ``submit_sm`` takes, in the same code:
    by the route's text policy. ``registered_delivery`` is on, so the
    message's final state is recorded as for an application that asked.
 2. Every plugin's outbound hook sees it
-   (:func:`~smppd.server.service.outbound_view`, with ``origin`` the
+   (:func:`~smppd.pipeline.outbound_view`, with ``origin`` the
    plugin and ``in_reply_to`` the inbound idempotency key of a reply), and
    their verdict holds: refused is not sent, deferred is held.
 3. :class:`~smppd.store.ops.AcceptMessageOnce` through the group-commit
@@ -67,8 +67,8 @@ from smppd.clock import ReactorClock
 from smppd.dispatch.dispatcher import Writer
 from smppd.dispatch.inbound import HookVerdict, InboundEvent
 from smppd.dispatch.receipts import ReceiptNotice
-from smppd.pipeline import Accepted, Dispatch
-from smppd.server.service import deferred_until, outbound_view
+from smppd.pipeline import Accepted, Dispatch, outbound_view
+from smppd.server.service import deferred_until
 from smppd.server.submit import Composition, Refusal, SubmitChecker
 from smppd.smpp.constants import CommandStatus, Npi, RegisteredDelivery, Ton
 from smppd.store.errors import WriterOverloaded

@@ -123,7 +123,6 @@ __all__ = [
     "ServerSettings",
     "accept_all",
     "deferred_until",
-    "outbound_view",
     "plugin_outbound_check",
 ]
 

@@ -27,9 +27,9 @@ from smppd.connectors.base import InboundPart, SmppAddress
 from smppd.dispatch import Dispatcher
 from smppd.dispatch.inbound import InboundPipeline, InboundSettings
 from smppd.dispatch.replies import PluginHooks, PluginMessages
-from smppd.pipeline import Accepted
+from smppd.pipeline import Accepted, outbound_view
 from smppd.routing import AddressNormaliser, InboundRoute, InboundRouter
-from smppd.server.service import deferred_until, outbound_view
+from smppd.server.service import deferred_until
 from smppd.server.submit import SubmitChecker
 from smppd.store.ids import MessageIdGenerator
 from smppd.store.ops import AcceptMessage, NewMessage
